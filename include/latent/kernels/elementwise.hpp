@@ -1,0 +1,215 @@
+// Element-wise kernels on Eigen array maps: unary functions, unary-with-scalar, binary (same shape,
+// scalar-broadcast and general strided broadcasting), and the fused derivative formulas that
+// activations' backward passes use when no second-order graph is needed.
+#pragma once
+
+#include <array>
+#include <cmath>
+
+#include "eigen.hpp"
+#include "parallel.hpp"
+
+namespace latent::kernels {
+
+enum class Unary {
+  neg, exp, log, sqrt, rsqrt, abs, sign, sin, cos, tanh, sigmoid, relu, square, erf, log1p, expm1,
+  reciprocal, softplus, silu, gelu, gelu_tanh, step  // step: 1 where x > 0, else 0
+};
+
+/// y = f(x) for n elements (y may alias x).
+template <class T>
+void unary(Unary op, const T* x, T* y, index_t n) {
+  const ConstArrayMap<T> a(x, n);
+  ArrayMap<T> o(y, n);
+  constexpr T half = T(0.5), one = T(1);
+  constexpr T inv_sqrt2 = T(0.70710678118654752440), sqrt_2_over_pi = T(0.79788456080286535588);
+  switch (op) {
+    case Unary::neg: o = -a; break;
+    case Unary::exp: o = a.exp(); break;
+    case Unary::log: o = a.log(); break;
+    case Unary::sqrt: o = a.sqrt(); break;
+    case Unary::rsqrt: o = a.rsqrt(); break;
+    case Unary::abs: o = a.abs(); break;
+    case Unary::sign: o = a.sign(); break;
+    case Unary::sin: o = a.sin(); break;
+    case Unary::cos: o = a.cos(); break;
+    case Unary::tanh: o = a.tanh(); break;
+    case Unary::sigmoid: o = a.logistic(); break;
+    case Unary::relu: o = a.max(T(0)); break;
+    case Unary::square: o = a.square(); break;
+    case Unary::erf: o = a.erf(); break;
+    case Unary::log1p: o = a.log1p(); break;
+    case Unary::expm1: o = a.expm1(); break;
+    case Unary::reciprocal: o = a.inverse(); break;
+    // softplus(x) = log(1 + e^x), with PyTorch's threshold: x > 20 gives x.
+    case Unary::softplus: o = (a > T(20)).select(a, a.max(T(0)) + (-a.abs()).exp().log1p()); break;
+    case Unary::silu: o = a * a.logistic(); break;
+    // gelu(x) = x Φ(x) = x (1 + erf(x / √2)) / 2
+    case Unary::gelu: o = half * a * (one + (a * inv_sqrt2).erf()); break;
+    // tanh approximation: x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2
+    case Unary::gelu_tanh: o = half * a * (one + (sqrt_2_over_pi * (a + T(0.044715) * a.cube())).tanh()); break;
+    case Unary::step: o = (a > T(0)).template cast<T>(); break;
+  }
+}
+
+enum class UnaryScalar { add, mul, rsub, pow, rpow, clamp_min, clamp_max, leaky_relu, gt, lt, ge, le, eq, ne };
+
+/// y = f(x, s) for n elements; rsub = s - x, rpow = s^x, comparisons give 1 or 0.
+template <class T>
+void unary_scalar(UnaryScalar op, const T* x, T s, T* y, index_t n) {
+  const ConstArrayMap<T> a(x, n);
+  ArrayMap<T> o(y, n);
+  switch (op) {
+    case UnaryScalar::add: o = a + s; break;
+    case UnaryScalar::mul: o = a * s; break;
+    case UnaryScalar::rsub: o = s - a; break;
+    case UnaryScalar::pow:
+      if (s == T(2)) o = a.square();
+      else if (s == T(0.5)) o = a.sqrt();
+      else if (s == T(1)) o = a;
+      else o = a.pow(s);
+      break;
+    case UnaryScalar::rpow: o = Eigen::Array<T, Eigen::Dynamic, 1>::Constant(n, s).pow(a); break;
+    case UnaryScalar::clamp_min: o = a.max(s); break;
+    case UnaryScalar::clamp_max: o = a.min(s); break;
+    case UnaryScalar::leaky_relu: o = (a > T(0)).select(a, s * a); break;
+    case UnaryScalar::gt: o = (a > s).template cast<T>(); break;
+    case UnaryScalar::lt: o = (a < s).template cast<T>(); break;
+    case UnaryScalar::ge: o = (a >= s).template cast<T>(); break;
+    case UnaryScalar::le: o = (a <= s).template cast<T>(); break;
+    case UnaryScalar::eq: o = (a == s).template cast<T>(); break;
+    case UnaryScalar::ne: o = (a != s).template cast<T>(); break;
+  }
+}
+
+/// Binary ops. The *_grad entries are fused backward formulas g ⊙ f'(·): the first operand is the
+/// incoming gradient g, the second what the derivative needs (x, or the output y where noted).
+enum class Binary {
+  add, sub, mul, div, pow, maximum, minimum, gt, lt, ge, le, eq, ne,
+  relu_grad,       // g * (x > 0)
+  sigmoid_grad,    // g * y (1 - y), y = sigmoid(x)
+  tanh_grad,       // g * (1 - y²), y = tanh(x)
+  silu_grad,       // g * s (1 + x (1 - s)), s = sigmoid(x)
+  gelu_grad,       // g * (Φ(x) + x φ(x))
+  gelu_tanh_grad,  // g * d/dx of the tanh approximation
+  softplus_grad,   // g * sigmoid(x) (x <= 20), g (x > 20)
+};
+
+namespace detail {
+/// Evaluates op on array expressions (both arrays, or one a scalar).
+template <class T, class A, class B>
+void binary_expr_eval(Binary op, const A& a, const B& b, ArrayMap<T>& o) {
+  constexpr T half = T(0.5), one = T(1);
+  constexpr T inv_sqrt2 = T(0.70710678118654752440), inv_sqrt_2pi = T(0.39894228040143267794);
+  constexpr T c = T(0.79788456080286535588), k = T(0.044715);
+  switch (op) {
+    case Binary::add: o = a + b; break;
+    case Binary::sub: o = a - b; break;
+    case Binary::mul: o = a * b; break;
+    case Binary::div: o = a / b; break;
+    case Binary::pow: o = a.pow(b); break;
+    case Binary::maximum: o = a.max(b); break;
+    case Binary::minimum: o = a.min(b); break;
+    case Binary::gt: o = (a > b).template cast<T>(); break;
+    case Binary::lt: o = (a < b).template cast<T>(); break;
+    case Binary::ge: o = (a >= b).template cast<T>(); break;
+    case Binary::le: o = (a <= b).template cast<T>(); break;
+    case Binary::eq: o = (a == b).template cast<T>(); break;
+    case Binary::ne: o = (a != b).template cast<T>(); break;
+    case Binary::relu_grad: o = (b > T(0)).select(a, T(0)); break;
+    case Binary::sigmoid_grad: o = a * b * (one - b); break;
+    case Binary::tanh_grad: o = a * (one - b.square()); break;
+    case Binary::silu_grad: {
+      o = b.logistic();
+      o = a * o * (one + b * (one - o));
+      break;
+    }
+    case Binary::gelu_grad: o = a * (half * (one + (b * inv_sqrt2).erf()) + b * inv_sqrt_2pi * (-half * b.square()).exp()); break;
+    case Binary::gelu_tanh_grad: {
+      o = (c * (b + k * b.cube())).tanh();  // t
+      o = a * (half * (one + o) + half * b * (one - o.square()) * c * (one + T(3) * k * b.square()));
+      break;
+    }
+    case Binary::softplus_grad: o = (b > T(20)).select(a, a * b.logistic()); break;
+  }
+}
+}  // namespace detail
+
+/// y = a op b, all n elements (y may alias a or b, except for the fused grads that reuse y).
+template <class T>
+void binary(Binary op, const T* a, const T* b, T* y, index_t n) {
+  const ConstArrayMap<T> x1(a, n), x2(b, n);
+  ArrayMap<T> o(y, n);
+  detail::binary_expr_eval<T>(op, x1, x2, o);
+}
+
+/// General broadcasting: out has `shape` (rank r); a and b are read with element strides sa, sb
+/// (0 along broadcast dimensions). Dimensions are merged where possible and the innermost run is an
+/// Eigen expression (array-array, scalar-array or array-scalar).
+template <class T, std::size_t R>
+void binary_broadcast(Binary op, const T* a, const std::array<index_t, R>& sa, const T* b, const std::array<index_t, R>& sb,
+                      T* y, const std::array<index_t, R>& shape, int rank) {
+  // Merge adjacent dimensions that are contiguous in a, b and out alike.
+  std::array<index_t, R> d{}, s1{}, s2{};
+  int m = 0;
+  for (int i = 0; i < rank; ++i) {
+    if (shape[i] == 1) continue;
+    if (m > 0 && s1[m - 1] == sa[i] * shape[i] && s2[m - 1] == sb[i] * shape[i]) {
+      d[m - 1] *= shape[i];
+      s1[m - 1] = sa[i];
+      s2[m - 1] = sb[i];
+    } else {
+      d[m] = shape[i], s1[m] = sa[i], s2[m] = sb[i];
+      ++m;
+    }
+  }
+  if (m == 0) {  // a single element
+    d[0] = 1, s1[0] = 0, s2[0] = 0, m = 1;
+  }
+  const index_t inner = d[m - 1];
+  index_t outer = 1;
+  for (int i = 0; i < m - 1; ++i) outer *= d[i];
+  auto run = [&](index_t o) {
+    index_t rem = o, oa = 0, ob = 0;
+    for (int i = m - 2; i >= 0; --i) {
+      const index_t idx = rem % d[i];
+      rem /= d[i];
+      oa += idx * s1[i];
+      ob += idx * s2[i];
+    }
+    ArrayMap<T> out(y + o * inner, inner);
+    const T* pa = a + oa;
+    const T* pb = b + ob;
+    const index_t ia = s1[m - 1], ib = s2[m - 1];
+    if (ia == 1 && ib == 1) {
+      detail::binary_expr_eval<T>(op, ConstArrayMap<T>(pa, inner), ConstArrayMap<T>(pb, inner), out);
+    } else if (ia == 0 && ib == 1) {
+      detail::binary_expr_eval<T>(op, Eigen::Array<T, Eigen::Dynamic, 1>::Constant(inner, *pa), ConstArrayMap<T>(pb, inner), out);
+    } else if (ia == 1 && ib == 0) {
+      detail::binary_expr_eval<T>(op, ConstArrayMap<T>(pa, inner), Eigen::Array<T, Eigen::Dynamic, 1>::Constant(inner, *pb), out);
+    } else {
+      detail::binary_expr_eval<T>(op, Eigen::Array<T, Eigen::Dynamic, 1>::Constant(inner, *pa),
+                                  Eigen::Array<T, Eigen::Dynamic, 1>::Constant(inner, *pb), out);
+    }
+  };
+  parallel_for(0, outer, outer * inner, run);
+}
+
+/// y = where(c != 0, a, b) elementwise (same shapes).
+template <class T>
+void where(const T* c, const T* a, const T* b, T* y, index_t n) {
+  ArrayMap<T>(y, n) = (ConstArrayMap<T>(c, n) != T(0)).select(ConstArrayMap<T>(a, n), ConstArrayMap<T>(b, n));
+}
+
+template <class T>
+void fill(T* y, index_t n, T value) {
+  ArrayMap<T>(y, n).setConstant(value);
+}
+
+/// y += alpha * x
+template <class T>
+void axpy(T alpha, const T* x, T* y, index_t n) {
+  ArrayMap<T>(y, n) += alpha * ConstArrayMap<T>(x, n);
+}
+
+}  // namespace latent::kernels
