@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "function.hpp"
@@ -73,8 +74,8 @@ void accumulate_leaf(const Tensor<T>& leaf, Tensor<T>&& g, bool create_graph) {
 /// gradients of those tensors are returned in `captured` and no .grad is touched (grad());
 /// otherwise leaves accumulate into .grad (backward()).
 template <class T>
-void run_backward(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& root_grads, bool retain_graph,
-                  bool create_graph, const std::vector<Tensor<T>>* captures, std::vector<Tensor<T>>* captured) {
+void run_backward(std::span<const Tensor<T>> roots, std::span<const Tensor<T>> root_grads, bool retain_graph, bool create_graph,
+                  const std::vector<Tensor<T>>* captures, std::vector<Tensor<T>>* captured) {
   // `stack` owns every reached node for the whole sweep: releasing a node's inputs may drop the last
   // other reference to a node still waiting in `ready`.
   thread_local std::vector<std::shared_ptr<Node<T>>> stack;
@@ -201,8 +202,9 @@ template <Element T>
 void Tensor<T>::backward(const Tensor& grad_output, bool retain_graph, bool create_graph) const {
   if constexpr (Scalar<T>) {
     LATENT_CHECK(requires_grad(), AutogradError, "backward: the tensor does not require grad and has no grad_fn");
-    std::vector<Tensor> roots{*this}, grads{autograd::detail::default_root_grad(*this, grad_output, "backward")};
-    autograd::detail::run_backward<T>(roots, grads, retain_graph || create_graph, create_graph, nullptr, nullptr);
+    const Tensor seed = autograd::detail::default_root_grad(*this, grad_output, "backward");
+    autograd::detail::run_backward<T>(std::span<const Tensor>(this, 1), std::span<const Tensor>(&seed, 1), retain_graph || create_graph,
+                                      create_graph, nullptr, nullptr);
   } else {
     throw AutogradError("backward: integer tensors have no gradients");
   }
@@ -225,7 +227,8 @@ std::vector<Tensor<T>> grad(const std::vector<Tensor<T>>& outputs, const std::ve
   for (std::size_t i = 0; i < inputs.size(); ++i)
     LATENT_CHECK(inputs[i].requires_grad(), AutogradError, "grad: input " + std::to_string(i) + " does not require grad");
   std::vector<Tensor<T>> result(inputs.size());
-  autograd::detail::run_backward<T>(outputs, seeds, retain_graph || create_graph, create_graph, &inputs, &result);
+  autograd::detail::run_backward<T>(std::span<const Tensor<T>>(outputs), std::span<const Tensor<T>>(seeds), retain_graph || create_graph,
+                                    create_graph, &inputs, &result);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (!result[i].defined() && !allow_unused)
       throw AutogradError("grad: input " + std::to_string(i) + " " + inputs[i].shape().str() +

@@ -8,9 +8,7 @@
 #include <vector>
 
 #include "../core/tensor.hpp"
-#define LATENT_INSIDE_CORE
-#include "../core/detail/small_vector.hpp"
-#undef LATENT_INSIDE_CORE
+#include "../core/small_vector.hpp"
 
 namespace latent::autograd {
 

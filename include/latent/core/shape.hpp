@@ -51,7 +51,7 @@ class Shape {
   }
   void erase(int pos) {
     for (int i = pos; i + 1 < rank_; ++i) dims_[static_cast<std::size_t>(i)] = dims_[static_cast<std::size_t>(i + 1)];
-    --rank_;
+    dims_[static_cast<std::size_t>(--rank_)] = 0;  // no stale size past the rank (what s[0] of a 0-d shape reads)
   }
 
   /// Row-major strides in elements.
@@ -118,7 +118,10 @@ class Dims {
   const int* end() const noexcept { return v_.data() + n_; }
   std::string str() const {
     std::string s = "(";
-    for (int i = 0; i < n_; ++i) s += (i ? "," : "") + std::to_string(v_[static_cast<std::size_t>(i)]);
+    for (int i = 0; i < n_; ++i) {
+      if (i) s += ',';
+      s += std::to_string(v_[static_cast<std::size_t>(i)]);
+    }
     return s + ")";
   }
 

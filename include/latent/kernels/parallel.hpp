@@ -31,7 +31,7 @@ inline int num_threads() {
 namespace kernels {
 
 /// Below this many scalar operations a loop stays on one thread.
-inline constexpr std::int64_t parallel_threshold = 1 << 15;
+inline constexpr std::int64_t parallel_threshold = 1 << 17;
 
 /// Calls fn(i) for i in [begin, end), in parallel when `work` (total scalar operations) is large.
 template <class Fn>

@@ -52,20 +52,30 @@ Tensor<T> mm3(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
 template <Scalar T>
 Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   LATENT_CHECK(a.rank() >= 1 && b.rank() >= 1, ShapeError, "matmul: " + a.shape().str() + " x " + b.shape().str() + ": operands must have rank >= 1");
+  {  // checked on the caller's shapes, before vectors are turned into matrices
+    const index_t K = a.shape().back(), Kb = b.rank() == 1 ? b.shape()[0] : b.shape()[b.rank() - 2];
+    LATENT_CHECK(K == Kb, ShapeError,
+                 "matmul: " + a.shape().str() + " x " + b.shape().str() + ": inner dimensions " + std::to_string(K) + " and " +
+                     std::to_string(Kb) + " differ");
+  }
+  if (a.rank() == 1 && b.rank() == 1) return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), Shape{});  // dot product
   if (a.rank() == 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.rank() == 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
-  const index_t M = sa[sa.rank() - 2], K = sa.back(), Kb = sb[sb.rank() - 2], N = sb.back();
-  LATENT_CHECK(K == Kb, ShapeError,
-               "matmul: " + sa.str() + " x " + sb.str() + ": inner dimensions " + std::to_string(K) + " and " + std::to_string(Kb) + " differ");
+  const index_t M = sa[sa.rank() - 2], K = sa.back(), N = sb.back();
   if (b.rank() == 2) {  // [..., M, K] x [K, N]: one GEMM over all rows
     Shape os = sa;
     os[os.rank() - 1] = N;
-    return reshape(ops_detail::mm3(reshape(a, Shape{1, a.numel() / K, K}), reshape(b, Shape{1, K, N}), false, false), os);
+    return reshape(ops_detail::mm3(reshape(a, Shape{1, sa.prod(0, sa.rank() - 1), K}), reshape(b, Shape{1, K, N}), false, false), os);
   }
   Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
-  const Shape batch = broadcast_shapes(ba, bb, "matmul");
+  Shape batch;
+  try {
+    batch = broadcast_shapes(ba, bb, "matmul");
+  } catch (const ShapeError&) {
+    throw ShapeError("matmul: " + sa.str() + " x " + sb.str() + ": batch dimensions " + ba.str() + " and " + bb.str() + " do not broadcast");
+  }
   const index_t B = batch.numel();
   auto as3 = [&](const Tensor<T>& x, const Shape& xb, index_t rows, index_t cols) {
     if (xb.numel() == 1) return reshape(x, Shape{1, rows, cols});
@@ -86,7 +96,7 @@ template <class T>
 void linear_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& x = n.inputs[0];
   const Tensor<T>& w = n.inputs[1];
-  const index_t in = w.shape()[1], out = w.shape()[0], rows = x.numel() / in;
+  const index_t in = w.shape()[1], out = w.shape()[0], rows = x.shape().prod(0, x.rank() - 1);
   const Tensor<T> g3 = reshape(g, Shape{1, rows, out});
   if (n.needs_grad(0)) grads[0] = reshape(mm3(g3, reshape(w, Shape{1, out, in}), false, false), x.shape());
   if (n.needs_grad(1)) grads[1] = reshape(mm3(g3, reshape(x, Shape{1, rows, in}), true, false), w.shape());
@@ -108,7 +118,7 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   Shape os = x.shape();
   os[os.rank() - 1] = out_features;
   auto y = Tensor<T>::empty(os);
-  const index_t rows = x.numel() / in_features;
+  const index_t rows = x.shape().prod(0, x.rank() - 1);
   if (bias.defined()) {
     kernels::broadcast_rows(bias.data(), y.data(), rows, out_features);
     kernels::gemm(false, true, rows, out_features, in_features, T(1), x.data(), weight.data(), T(1), y.data());

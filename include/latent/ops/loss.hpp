@@ -3,6 +3,7 @@
 // divergence of a diagonal Gaussian to N(0, I).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -40,6 +41,19 @@ Tensor<T> l1_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction red
   return ops_detail::reduce_loss(abs(sub(input, target)), reduction);
 }
 
+namespace ops_detail {
+// ℓ(p, y) = -(y log p + (1 - y) log(1 - p)), logs clamped at -100:
+// dp = g (p - y) / max(p (1 - p), 1e-12)  (PyTorch's rule: finite where a sigmoid saturated to exactly 0 or 1),
+// dy = g (log(1 - p) - log p)  with the same clamped logs as the forward.
+template <class T>
+void bce_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
+  const Tensor<T>& p = n.inputs[0];
+  const Tensor<T>& y = n.inputs[1];
+  if (n.needs_grad(0)) grads[0] = div(mul(g, sub(p, y)), clamp_min(mul(p, T(1) - p), T(1e-12)));
+  if (n.needs_grad(1)) grads[1] = mul(g, sub(clamp_min(log(T(1) - p), T(-100)), clamp_min(log(p), T(-100))));
+}
+}  // namespace ops_detail
+
 /// -(y log p + (1 - y) log(1 - p)) on probabilities p, logs clamped at -100 as PyTorch does.
 template <Scalar T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& y, Reduction reduction = Reduction::mean) {
@@ -50,9 +64,15 @@ Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& y, Reduction
       LATENT_CHECK(d[i] >= T(0) && d[i] <= T(1), ValueError,
                    "binary_cross_entropy: input " + std::to_string(d[i]) + " at index " + std::to_string(i) + " is not in [0, 1] (use binary_cross_entropy_with_logits for logits)");
   }
-  const Tensor<T> log_p = clamp_min(log(p), T(-100));
-  const Tensor<T> log_1mp = clamp_min(log(T(1) - p), T(-100));
-  return ops_detail::reduce_loss(neg(add(mul(y, log_p), mul(T(1) - y, log_1mp))), reduction);
+  Tensor<T> elementwise;
+  {
+    NoGradGuard raw;
+    const Tensor<T> log_p = clamp_min(log(p), T(-100));
+    const Tensor<T> log_1mp = clamp_min(log(T(1) - p), T(-100));
+    elementwise = neg(add(mul(y, log_p), mul(T(1) - y, log_1mp)));
+  }
+  autograd::make_node(elementwise, "binary_cross_entropy", &ops_detail::bce_backward<T>, {p, y});
+  return ops_detail::reduce_loss(elementwise, reduction);
 }
 
 namespace ops_detail {
@@ -190,10 +210,22 @@ struct GaussianNllOptions {
   Reduction reduction = Reduction::mean;
 };
 
-/// ½ (log max(var, eps) + (input - target)² / max(var, eps)) [+ ½ log 2π], var broadcast to input.
+/// ½ (log max(var, eps) + (input - target)² / max(var, eps)) [+ ½ log 2π]. var has input's shape, or (one
+/// variance shared by the last dimension, as PyTorch) input's shape without the last dimension, or with it as 1.
 template <Scalar T>
-Tensor<T> gaussian_nll_loss(const Tensor<T>& input, const Tensor<T>& target, const Tensor<T>& var, const GaussianNllOptions& o = {}) {
+Tensor<T> gaussian_nll_loss(const Tensor<T>& input, const Tensor<T>& target, const Tensor<T>& variance, const GaussianNllOptions& o = {}) {
   check_same_shape("gaussian_nll_loss", "input", input.shape(), "target", target.shape());
+  Tensor<T> var = variance;
+  if (!(var.shape() == input.shape())) {
+    const Shape& s = input.shape();
+    const bool one_short = s.rank() >= 1 && var.rank() == s.rank() - 1 && std::equal(var.shape().begin(), var.shape().end(), s.begin());
+    const bool last_one = s.rank() >= 1 && var.rank() == s.rank() && var.shape().back() == 1 &&
+                          std::equal(var.shape().begin(), var.shape().end() - 1, s.begin());
+    LATENT_CHECK(one_short || last_one, ShapeError,
+                 "gaussian_nll_loss: var " + var.shape().str() + " does not fit input " + s.str() +
+                     " (expected the input's shape, or it without the last dimension, or with the last dimension 1)");
+    if (one_short) var = unsqueeze(var, -1);
+  }
   {
     const T* v = var.data();
     for (index_t i = 0; i < var.numel(); ++i)

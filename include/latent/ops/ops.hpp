@@ -9,4 +9,5 @@
 #include "softmax.hpp"
 #include "loss.hpp"
 #include "norm.hpp"
+#include "conv.hpp"
 #include "random.hpp"

@@ -2,6 +2,9 @@
 // several, or all; and sum_to, which reduces a broadcast gradient back to an input's shape.
 #pragma once
 
+#include <array>
+#include <string>
+
 #include "../kernels/reduce.hpp"
 #include "elementwise.hpp"
 
@@ -12,6 +15,18 @@ struct ReduceGeometry {
   index_t outer, R, inner;
   Shape keep, drop;  // output shape with the dimension kept as 1, and removed
 };
+
+/// Which dimensions `dims` names (wrapped), rejecting a dimension listed twice as PyTorch does.
+inline std::array<bool, Shape::max_rank> dim_mask(const Shape& s, const Dims& dims, const char* op) {
+  std::array<bool, Shape::max_rank> mask{};
+  for (int d : dims) {
+    const int w = wrap_dim(d, s.rank(), op);
+    LATENT_CHECK(!mask[static_cast<std::size_t>(w)], ShapeError,
+                 std::string(op) + ": dimension " + std::to_string(w) + " repeated in " + dims.str() + " for " + s.str());
+    mask[static_cast<std::size_t>(w)] = true;
+  }
+  return mask;
+}
 
 inline ReduceGeometry reduce_geometry(const Shape& s, int dim) {
   ReduceGeometry g{s.prod(0, dim), s[dim], s.prod(dim + 1, s.rank()), s, s};
@@ -59,14 +74,13 @@ Tensor<T> sum(const Tensor<T>& x, int dim, bool keepdim) {
 template <Scalar T>
 Tensor<T> sum(const Tensor<T>& x, const Dims& dims, bool keepdim) {
   Shape out_shape;
-  bool reduce_dim[Shape::max_rank] = {};
-  for (int d : dims) reduce_dim[wrap_dim(d, x.rank(), "sum")] = true;
+  const auto reduce_dim = ops_detail::dim_mask(x.shape(), dims, "sum");
   Tensor<T> y = x;
   for (int d = x.rank() - 1; d >= 0; --d)
-    if (reduce_dim[d]) y = sum(y, d, true);
+    if (reduce_dim[static_cast<std::size_t>(d)]) y = sum(y, d, true);
   if (keepdim) return y;
   for (int d = 0; d < x.rank(); ++d)
-    if (!reduce_dim[d]) out_shape.push_back(x.shape()[d]);
+    if (!reduce_dim[static_cast<std::size_t>(d)]) out_shape.push_back(x.shape()[d]);
   return reshape(y, out_shape);
 }
 
@@ -78,13 +92,16 @@ Tensor<T> sum(const Tensor<T>& x) {
 
 template <Scalar T>
 Tensor<T> mean(const Tensor<T>& x, int dim, bool keepdim = false) {
-  const index_t n = x.rank() == 0 ? 1 : x.size(dim);
+  dim = wrap_dim(dim, x.rank(), "mean");
+  const index_t n = x.rank() == 0 ? 1 : x.shape()[dim];
   return mul_scalar(sum(x, dim, keepdim), T(1) / static_cast<T>(n));
 }
 template <Scalar T>
 Tensor<T> mean(const Tensor<T>& x, const Dims& dims, bool keepdim = false) {
+  const auto reduced = ops_detail::dim_mask(x.shape(), dims, "mean");
   index_t n = 1;
-  for (int d : dims) n *= x.size(d);
+  for (int d = 0; d < x.rank(); ++d)
+    if (reduced[static_cast<std::size_t>(d)]) n *= x.shape()[d];
   return mul_scalar(sum(x, dims, keepdim), T(1) / static_cast<T>(n));
 }
 template <Scalar T>
@@ -95,8 +112,9 @@ Tensor<T> mean(const Tensor<T>& x) {
 /// Variance over `dim` with Bessel's `correction` (1 = unbiased, torch.var's default).
 template <Scalar T>
 Tensor<T> var(const Tensor<T>& x, int dim, index_t correction = 1, bool keepdim = false) {
+  dim = wrap_dim(dim, x.rank(), "var");
   const Tensor<T> centered = sub(x, mean(x, dim, true));
-  const index_t n = x.size(dim);
+  const index_t n = x.rank() == 0 ? 1 : x.shape()[dim];
   return mul_scalar(sum(mul(centered, centered), dim, keepdim), T(1) / static_cast<T>(std::max<index_t>(n - correction, 0)));
 }
 template <Scalar T>
@@ -110,36 +128,46 @@ Tensor<T> logsumexp(const Tensor<T>& x, int dim, bool keepdim = false) {
   return ops_detail::reduce_dim(kernels::Reduce::logsumexp, x, dim, keepdim, "logsumexp");
 }
 
+namespace ops_detail {
+/// Index of the largest (or smallest) value along `dim`, first on ties; `name` is the op the user called.
+template <Scalar T>
+Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int dim, bool keepdim, bool is_max, const char* name) {
+  dim = wrap_dim(dim, x.rank(), name);
+  if (x.rank() == 0) return zeros<std::int64_t>(Shape{});  // a 0-d tensor is its own extreme, at index 0
+  LATENT_CHECK(x.size(dim) > 0, ShapeError, std::string(name) + ": empty dimension " + std::to_string(dim) + " of " + x.shape().str());
+  const auto g = reduce_geometry(x.shape(), dim);
+  auto out = Tensor<std::int64_t>::empty(keepdim ? g.keep : g.drop);
+  kernels::argreduce(is_max, x.data(), out.data(), g.outer, g.R, g.inner);
+  return out;
+}
+/// The extreme values along `dim`, gathered at their index so that the gradient goes to that element.
+template <Scalar T>
+Tensor<T> extreme(const Tensor<T>& x, int dim, bool keepdim, bool is_max, const char* name) {
+  const Tensor<std::int64_t> index = arg_extreme(x, dim, true, is_max, name);
+  if (x.rank() == 0) return x;
+  const Tensor<T> values = gather(x, dim, index);
+  return keepdim ? values : reshape(values, reduce_geometry(x.shape(), wrap_dim(dim, x.rank(), name)).drop);
+}
+}  // namespace ops_detail
+
 /// Index of the largest value along `dim` (first on ties).
 template <Scalar T>
 Tensor<std::int64_t> argmax(const Tensor<T>& x, int dim, bool keepdim = false) {
-  dim = wrap_dim(dim, x.rank(), "argmax");
-  LATENT_CHECK(x.size(dim) > 0, ShapeError, "argmax: empty dimension " + std::to_string(dim) + " of " + x.shape().str());
-  const auto g = ops_detail::reduce_geometry(x.shape(), dim);
-  auto out = Tensor<std::int64_t>::empty(keepdim ? g.keep : g.drop);
-  kernels::argreduce(true, x.data(), out.data(), g.outer, g.R, g.inner);
-  return out;
+  return ops_detail::arg_extreme(x, dim, keepdim, true, "argmax");
 }
 template <Scalar T>
 Tensor<std::int64_t> argmin(const Tensor<T>& x, int dim, bool keepdim = false) {
-  dim = wrap_dim(dim, x.rank(), "argmin");
-  LATENT_CHECK(x.size(dim) > 0, ShapeError, "argmin: empty dimension " + std::to_string(dim) + " of " + x.shape().str());
-  const auto g = ops_detail::reduce_geometry(x.shape(), dim);
-  auto out = Tensor<std::int64_t>::empty(keepdim ? g.keep : g.drop);
-  kernels::argreduce(false, x.data(), out.data(), g.outer, g.R, g.inner);
-  return out;
+  return ops_detail::arg_extreme(x, dim, keepdim, false, "argmin");
 }
 
 /// Largest value along `dim`; the gradient goes to the (first) maximal element, as in PyTorch.
 template <Scalar T>
 Tensor<T> max(const Tensor<T>& x, int dim, bool keepdim = false) {
-  const Tensor<T> values = gather(x, dim, argmax(x, dim, true));
-  return keepdim ? values : reshape(values, ops_detail::reduce_geometry(x.shape(), wrap_dim(dim, x.rank(), "max")).drop);
+  return ops_detail::extreme(x, dim, keepdim, true, "max");
 }
 template <Scalar T>
 Tensor<T> min(const Tensor<T>& x, int dim, bool keepdim = false) {
-  const Tensor<T> values = gather(x, dim, argmin(x, dim, true));
-  return keepdim ? values : reshape(values, ops_detail::reduce_geometry(x.shape(), wrap_dim(dim, x.rank(), "min")).drop);
+  return ops_detail::extreme(x, dim, keepdim, false, "min");
 }
 /// Largest / smallest of all elements (0-dimensional).
 template <Scalar T>

@@ -2,6 +2,7 @@
 // narrow/select, index_select/gather/embedding, cat/stack/split/chunk, expand. Each with its gradient.
 #pragma once
 
+#include <initializer_list>
 #include <vector>
 
 #include "../kernels/copy.hpp"
@@ -76,10 +77,18 @@ Tensor<T> unsqueeze(const Tensor<T>& x, int dim) {
   s.insert(dim, 1);
   return reshape(x, s);
 }
-/// Removes dimension `dim`, which must have size 1.
+namespace ops_detail {
+/// Ops that index along a dimension need one: a 0-d tensor has none (PyTorch refuses them too).
+inline void check_has_dims(const char* op, const char* what, const Shape& s) {
+  LATENT_CHECK(s.rank() >= 1, ShapeError, std::string(op) + ": " + what + " " + s.str() + " is zero-dimensional");
+}
+}  // namespace ops_detail
+
+/// Removes dimension `dim`, which must have size 1 (a 0-d tensor is returned as it is, as in PyTorch).
 template <Element T>
 Tensor<T> squeeze(const Tensor<T>& x, int dim) {
   dim = wrap_dim(dim, x.rank(), "squeeze");
+  if (x.rank() == 0) return x;
   LATENT_CHECK(x.shape()[dim] == 1, ShapeError,
                "squeeze: dimension " + std::to_string(dim) + " of " + x.shape().str() + " has size " + std::to_string(x.shape()[dim]) + ", not 1");
   Shape s = x.shape();
@@ -167,6 +176,7 @@ Tensor<T> narrow_pad(const Tensor<T>& g, int dim, index_t start, const Shape& fu
 /// Elements start..start+length-1 along `dim` (a copy).
 template <Element T>
 Tensor<T> narrow(const Tensor<T>& x, int dim, index_t start, index_t length) {
+  ops_detail::check_has_dims("narrow", "input", x.shape());
   dim = wrap_dim(dim, x.rank(), "narrow");
   const Shape& s = x.shape();
   LATENT_CHECK(start >= 0 && length >= 0 && start + length <= s[dim], ShapeError,
@@ -188,6 +198,7 @@ Tensor<T> narrow(const Tensor<T>& x, int dim, index_t start, index_t length) {
 /// The slice at `index` along `dim`, with that dimension removed.
 template <Element T>
 Tensor<T> select(const Tensor<T>& x, int dim, index_t index) {
+  ops_detail::check_has_dims("select", "input", x.shape());
   dim = wrap_dim(dim, x.rank(), "select");
   const index_t n = x.shape()[dim];
   LATENT_CHECK(index >= -n && index < n, ShapeError,
@@ -233,6 +244,7 @@ Tensor<T> index_add_zeros(const Tensor<T>& src, int dim, const Tensor<std::int64
 /// Rows index[k] along `dim` (index is 1-D).
 template <Scalar T>
 Tensor<T> index_select(const Tensor<T>& x, int dim, const Tensor<std::int64_t>& index) {
+  ops_detail::check_has_dims("index_select", "input", x.shape());
   dim = wrap_dim(dim, x.rank(), "index_select");
   LATENT_CHECK(index.rank() == 1, ShapeError, "index_select: index " + index.shape().str() + " must be 1-D");
   const Shape& s = x.shape();
@@ -252,6 +264,7 @@ Tensor<T> index_select(const Tensor<T>& x, int dim, const Tensor<std::int64_t>& 
 template <Scalar T>
 Tensor<T> embedding(const Tensor<T>& weight, const Tensor<std::int64_t>& ids) {
   check_rank("embedding", "weight", weight.shape(), 2);
+  ops_detail::check_indices("embedding", ids, weight.shape()[0], weight.shape());
   Shape os = ids.shape();
   os.push_back(weight.size(1));
   return reshape(index_select(weight, 0, reshape(ids, Shape{ids.numel()})), os);
@@ -287,6 +300,7 @@ Tensor<T> scatter_add_zeros(const Tensor<T>& src, int dim, const Tensor<std::int
 /// out[..., k, ...] = x[..., index[..., k, ...], ...] along `dim`. index has x's shape except along dim.
 template <Scalar T>
 Tensor<T> gather(const Tensor<T>& x, int dim, const Tensor<std::int64_t>& index) {
+  ops_detail::check_has_dims("gather", "input", x.shape());
   dim = wrap_dim(dim, x.rank(), "gather");
   const Shape& s = x.shape();
   LATENT_CHECK(index.rank() == x.rank(), ShapeError, "gather: index " + index.shape().str() + " and input " + s.str() + " differ in rank");
@@ -323,6 +337,7 @@ template <Scalar T>
 Tensor<T> cat(const std::vector<Tensor<T>>& xs, int dim = 0) {
   LATENT_CHECK(!xs.empty(), ValueError, "cat: no tensors given");
   const Shape& s0 = xs[0].shape();
+  LATENT_CHECK(s0.rank() >= 1, ShapeError, "cat: tensor 0 " + s0.str() + " is zero-dimensional (stack it instead)");
   dim = wrap_dim(dim, s0.rank(), "cat");
   Shape os = s0;
   os[dim] = 0;
@@ -344,6 +359,11 @@ Tensor<T> cat(const std::vector<Tensor<T>>& xs, int dim = 0) {
   if (auto* node = autograd::make_node_n(out, "cat", &ops_detail::cat_backward<T>, xs)) node->ints[0] = dim;
   return out;
 }
+/// cat({a, b}, dim) without naming the scalar type.
+template <Scalar T>
+Tensor<T> cat(std::initializer_list<Tensor<T>> xs, int dim = 0) {
+  return cat(std::vector<Tensor<T>>(xs), dim);
+}
 
 /// Stacks equally shaped tensors along a new dimension `dim`.
 template <Scalar T>
@@ -358,10 +378,16 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int dim = 0) {
   }
   return cat(expanded, dim);
 }
+/// stack({a, b}, dim) without naming the scalar type.
+template <Scalar T>
+Tensor<T> stack(std::initializer_list<Tensor<T>> xs, int dim = 0) {
+  return stack(std::vector<Tensor<T>>(xs), dim);
+}
 
 /// Pieces of `size` along `dim` (the last may be smaller).
 template <Scalar T>
 std::vector<Tensor<T>> split(const Tensor<T>& x, index_t size, int dim = 0) {
+  ops_detail::check_has_dims("split", "input", x.shape());
   dim = wrap_dim(dim, x.rank(), "split");
   LATENT_CHECK(size > 0, ValueError, "split: size " + std::to_string(size) + " must be positive");
   std::vector<Tensor<T>> parts;
@@ -372,8 +398,10 @@ std::vector<Tensor<T>> split(const Tensor<T>& x, index_t size, int dim = 0) {
 /// `chunks` pieces of equal size along `dim` (the last may be smaller), like torch.chunk.
 template <Scalar T>
 std::vector<Tensor<T>> chunk(const Tensor<T>& x, index_t chunks, int dim = 0) {
+  ops_detail::check_has_dims("chunk", "input", x.shape());
   LATENT_CHECK(chunks > 0, ValueError, "chunk: chunks " + std::to_string(chunks) + " must be positive");
-  const index_t n = x.size(dim);
+  dim = wrap_dim(dim, x.rank(), "chunk");
+  const index_t n = x.shape()[dim];
   return split(x, std::max<index_t>((n + chunks - 1) / chunks, 1), dim);
 }
 

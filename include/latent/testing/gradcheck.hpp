@@ -31,17 +31,31 @@ struct GradcheckResult {
 
 using DifferentiableFunction = std::function<Tensor<double>(const std::vector<Tensor<double>>&)>;
 
-/// Checks d f(inputs) / d inputs for every input that requires grad (all of them when none does).
-template <class F>
-GradcheckResult gradcheck(F&& f, std::vector<Tensor<double>> inputs, const GradcheckOptions& o = {}) {
-  std::vector<std::size_t> diff;
-  for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (inputs[i].requires_grad()) diff.push_back(i);
-  if (diff.empty())
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      inputs[i].set_requires_grad();
+namespace testing_detail {
+/// Private leaf copies of the inputs, so that a check neither perturbs nor marks the caller's tensors and
+/// an input with history (a non-leaf) is differentiated as the independent variable it stands for.
+/// The copies of the inputs that require grad (all of them when none does) require grad; `diff` lists them.
+inline std::vector<Tensor<double>> leaf_copies(const std::vector<Tensor<double>>& inputs, std::vector<std::size_t>& diff) {
+  bool any = false;
+  for (const auto& t : inputs) any = any || t.requires_grad();
+  std::vector<Tensor<double>> copies;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    copies.push_back(inputs[i].clone_detached());
+    if (!any || inputs[i].requires_grad()) {
+      copies.back().set_requires_grad();
       diff.push_back(i);
     }
+  }
+  return copies;
+}
+}  // namespace testing_detail
+
+/// Checks d f(inputs) / d inputs for every input that requires grad (all of them when none does).
+/// f sees leaf copies of the inputs; the caller's tensors are left untouched.
+template <class F>
+GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& given, const GradcheckOptions& o = {}) {
+  std::vector<std::size_t> diff;
+  std::vector<Tensor<double>> inputs = testing_detail::leaf_copies(given, diff);
   std::vector<Tensor<double>> wrt;
   for (std::size_t i : diff) wrt.push_back(inputs[i]);
 
@@ -104,15 +118,9 @@ GradcheckResult gradcheck(F&& f, std::vector<Tensor<double>> inputs, const Gradc
 /// Second order: checks the gradient of the vector-Jacobian product vᵀ ∂f/∂x (computed with
 /// create_graph) with respect to x, for a fixed random v.
 template <class F>
-GradcheckResult gradgradcheck(F&& f, std::vector<Tensor<double>> inputs, const GradcheckOptions& o = {}, std::uint64_t seed = 1234) {
+GradcheckResult gradgradcheck(F&& f, const std::vector<Tensor<double>>& given, const GradcheckOptions& o = {}, std::uint64_t seed = 1234) {
   std::vector<std::size_t> diff;
-  for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (inputs[i].requires_grad()) diff.push_back(i);
-  if (diff.empty())
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      inputs[i].set_requires_grad();
-      diff.push_back(i);
-    }
+  const std::vector<Tensor<double>> inputs = testing_detail::leaf_copies(given, diff);
   const Shape out_shape = f(inputs).shape();
   Rng rng(seed);
   const Tensor<double> v = randn<double>(out_shape, rng);

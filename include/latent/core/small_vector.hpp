@@ -1,9 +1,6 @@
 // SmallVector<T, N>: the first N elements live inline, more spill to a std::vector. Used by autograd
 // nodes so that recording an op with a few inputs never allocates.
 #pragma once
-#ifndef LATENT_INSIDE_CORE
-#error "latent/core/detail/small_vector.hpp is internal: include <latent/autograd/node.hpp>"
-#endif
 
 #include <array>
 #include <cstddef>

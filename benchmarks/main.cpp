@@ -1,0 +1,39 @@
+// latent_bench's entry point: Google Benchmark's runner plus two options of our own.
+//   --threads=N              threads for latent's kernels and Eigen's GEMM (default 1)
+//   --peak-memory=W1|W4|idle run that workload for --steps=N steps (default 30) in this fresh process and
+//                            print its peak resident memory as one JSON line; no benchmarks are run
+// scripts/bench drives it; any other argument goes to Google Benchmark (--benchmark_filter=..., ...).
+#include <cstdio>
+#include <string>
+
+#include <latent/latent.hpp>
+
+#include "bench_common.hpp"
+
+namespace latent_bench {
+bool run_workload(const std::string& name, int steps);  // workloads.cpp
+}
+
+int main(int argc, char** argv) {
+  latent_bench::Options options;
+  if (!latent_bench::parse_options(argc, argv, options)) {
+    std::fprintf(stderr, "usage: %s [--threads=N] [--peak-memory=W1|W4|idle [--steps=N]] [benchmark options]\n", argv[0]);
+    return 2;
+  }
+  latent::set_num_threads(options.threads);
+  if (!options.peak_memory.empty()) {
+    if (options.peak_memory != "idle" && !latent_bench::run_workload(options.peak_memory, options.steps)) {
+      std::fprintf(stderr, "unknown workload '%s' (W1, W4 or idle)\n", options.peak_memory.c_str());
+      return 2;
+    }
+    latent_bench::print_peak_memory("latent", options.peak_memory, options.peak_memory == "idle" ? 0 : options.steps);
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("impl", "latent");
+  benchmark::AddCustomContext("threads", std::to_string(options.threads));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,20 @@
+# latent_read_version(<version.hpp> <out-var>): "MAJOR.MINOR.PATCH" from the LATENT_VERSION_* macros, checked against
+# LATENT_VERSION_STRING so that the header cannot drift out of sync with itself.
+function(latent_read_version header out_var)
+  file(STRINGS ${header} lines REGEX "^#define LATENT_VERSION_(MAJOR|MINOR|PATCH|STRING) ")
+  foreach(part MAJOR MINOR PATCH)
+    if(NOT lines MATCHES "#define LATENT_VERSION_${part} ([0-9]+)")
+      message(FATAL_ERROR "${header}: no '#define LATENT_VERSION_${part} <number>' line")
+    endif()
+    set(${part} ${CMAKE_MATCH_1})
+  endforeach()
+  set(version "${MAJOR}.${MINOR}.${PATCH}")
+  if(NOT lines MATCHES "#define LATENT_VERSION_STRING \"([^\"]*)\"")
+    message(FATAL_ERROR "${header}: no '#define LATENT_VERSION_STRING \"...\"' line")
+  endif()
+  if(NOT CMAKE_MATCH_1 STREQUAL version)
+    message(FATAL_ERROR "${header}: LATENT_VERSION_STRING \"${CMAKE_MATCH_1}\" differs from "
+                        "MAJOR.MINOR.PATCH ${version}")
+  endif()
+  set(${out_var} ${version} PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,135 @@
+// matmul and linear: gradient checks in double against central differences for every operand layout
+// (2-D, batched, broadcast batch, 1-D vectors), and forward values against an explicit triple loop.
+#include <catch2/catch.hpp>
+#include <latent/latent.hpp>
+
+#include <vector>
+
+using namespace latent;
+
+namespace {
+using Inputs = std::vector<Tensor<double>>;
+Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
+  Rng rng(seed);
+  return rand<double>(s, rng, low, high);
+}
+
+/// C[b] = A[b] B[b] by the definition, for [B, M, K] x [B, K, N] (the oracle for the GEMM path).
+template <class T>
+std::vector<double> naive_bmm(const Tensor<T>& a, const Tensor<T>& b) {
+  const index_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
+  std::vector<double> c(static_cast<std::size_t>(B * M * N), 0.0);
+  for (index_t q = 0; q < B; ++q)
+    for (index_t i = 0; i < M; ++i)
+      for (index_t j = 0; j < N; ++j) {
+        double acc = 0;
+        for (index_t k = 0; k < K; ++k) acc += static_cast<double>(a.at({q, i, k})) * static_cast<double>(b.at({q, k, j}));
+        c[static_cast<std::size_t>((q * M + i) * N + j)] = acc;
+      }
+  return c;
+}
+}  // namespace
+
+#define CHECK_GRADCHECK(...)                     \
+  do {                                           \
+    const auto result_ = gradcheck(__VA_ARGS__); \
+    INFO(result_.report);                        \
+    CHECK(result_.ok);                           \
+  } while (false)
+
+TEST_CASE("matmul has correct gradients for every operand layout", "[ops][linalg][gradcheck]") {
+  struct Case {
+    Shape a, b;
+  };
+  const std::vector<Case> cases = {
+      {{3, 4}, {4, 2}},           // 2-D
+      {{2, 3, 4}, {2, 4, 5}},     // batched
+      {{2, 1, 3, 4}, {3, 4, 2}},  // broadcast batch on both sides
+      {{1, 3, 4}, {2, 4, 2}},     // a's batch of 1 broadcast
+      {{2, 3, 4}, {1, 4, 2}},     // b's batch of 1 broadcast
+      {{2, 3, 4}, {4, 5}},        // batched a, 2-D b (one GEMM)
+      {{3, 4}, {2, 4, 5}},        // 2-D a, batched b
+      {{4}, {4, 3}},              // vector x matrix
+      {{3, 4}, {4}},              // matrix x vector
+      {{4}, {4}},                 // dot product
+      {{4}, {2, 4, 3}},           // vector x batch
+      {{2, 3, 4}, {4}},           // batch x vector
+  };
+  std::uint64_t seed = 1;
+  for (const auto& c : cases) {
+    INFO(c.a.str() << " x " << c.b.str());
+    CHECK_GRADCHECK([](const Inputs& v) { return matmul(v[0], v[1]); }, {uniform(c.a, ++seed), uniform(c.b, ++seed)});
+  }
+  // the same tensor on both sides: x xᵀ
+  CHECK_GRADCHECK([](const Inputs& v) { return matmul(v[0], transpose(v[0], 0, 1)); }, {uniform({3, 4}, 50)});
+}
+
+TEST_CASE("linear has correct gradients with and without bias, for 1-D, 2-D and 3-D inputs", "[ops][linalg][gradcheck]") {
+  const auto w = uniform({3, 4}, 60), b = uniform({3}, 61);
+  for (const Shape& s : {Shape{4}, Shape{5, 4}, Shape{2, 3, 4}}) {
+    INFO("input " << s.str());
+    const auto x = uniform(s, 62);
+    CHECK_GRADCHECK([](const Inputs& v) { return linear(v[0], v[1], v[2]); }, {x, w, b});
+    CHECK_GRADCHECK([](const Inputs& v) { return linear(v[0], v[1]); }, {x, w});
+  }
+  // only some inputs differentiated (a frozen weight)
+  auto x = uniform({5, 4}, 63).set_requires_grad();
+  CHECK_GRADCHECK([&](const Inputs& v) { return linear(v[0], w, v[1]); }, {x, b.clone_detached().set_requires_grad()});
+}
+
+TEMPLATE_TEST_CASE("matmul matches the definition for every layout", "[ops][linalg]", float, double) {
+  using T = TestType;
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+  Rng rng(7);
+  auto compare = [&](const Tensor<T>& got, const std::vector<double>& expected) {
+    REQUIRE(got.numel() == static_cast<index_t>(expected.size()));
+    double worst = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) worst = std::max(worst, std::abs(static_cast<double>(got.data()[i]) - expected[i]));
+    CHECK(worst < tol);
+  };
+  const auto a = randn<T>({3, 5, 4}, rng), b = randn<T>({3, 4, 6}, rng);
+  const auto c = matmul(a, b);
+  CHECK(c.shape() == Shape{3, 5, 6});
+  compare(c, naive_bmm(a, b));
+  // [3,5,4] x [4,6]: b used for every batch
+  const auto b2 = randn<T>({4, 6}, rng);
+  const auto c2 = matmul(a, b2);
+  CHECK(c2.shape() == Shape{3, 5, 6});
+  compare(c2, naive_bmm(a, expand(reshape(b2, Shape{1, 4, 6}), Shape{3, 4, 6})));
+  // [2,1,5,4] x [3,4,6] broadcasts to [2,3,5,6]
+  const auto a4 = randn<T>({2, 1, 5, 4}, rng);
+  const auto c4 = matmul(a4, b);
+  CHECK(c4.shape() == Shape{2, 3, 5, 6});
+  compare(c4, naive_bmm(reshape(expand(a4, Shape{2, 3, 5, 4}), Shape{6, 5, 4}), reshape(expand(b, Shape{2, 3, 4, 6}), Shape{6, 4, 6})));
+  // vectors: the vector's dimension is removed from the result
+  const auto m = from_vector<T>({1, 2, 3, 4, 5, 6}, {2, 3});
+  const auto v = from_vector<T>({1, 0, -1});
+  CHECK(matmul(m, v).shape() == Shape{2});
+  CHECK(matmul(m, v).to_vector() == std::vector<T>{-2, -2});
+  CHECK(matmul(from_vector<T>({1, -1}), m).to_vector() == std::vector<T>{-3, -3, -3});
+  CHECK(matmul(v, from_vector<T>({3, 2, 1})).shape() == Shape{});
+  CHECK(matmul(v, from_vector<T>({3, 2, 1})).item() == T(2));
+  CHECK(matmul(from_vector<T>({1, -1}), reshape(arange<T>(T(12)), Shape{2, 2, 3})).shape() == Shape{2, 3});
+  CHECK(matmul(reshape(arange<T>(T(12)), Shape{2, 3, 2}), from_vector<T>({1, -1})).to_vector() == std::vector<T>{-1, -1, -1, -1, -1, -1});
+  // an empty inner dimension gives zeros, as in PyTorch
+  const auto z = matmul(zeros<T>({2, 0}), zeros<T>({0, 3}));
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.to_vector() == std::vector<T>(6, T(0)));
+}
+
+TEMPLATE_TEST_CASE("linear computes x Wᵀ + b", "[ops][linalg]", float, double) {
+  using T = TestType;
+  const auto x = from_vector<T>({1, 2, 3, 4, 5, 6}, {2, 3});
+  const auto w = from_vector<T>({1, 0, -1, 2, 1, 0}, {2, 3});
+  const auto b = from_vector<T>({10, 20});
+  CHECK(linear(x, w, b).to_vector() == std::vector<T>{8, 24, 8, 33});
+  CHECK(linear(x, w).to_vector() == std::vector<T>{-2, 4, -2, 13});
+  CHECK(linear(from_vector<T>({1, 2, 3}), w, b).shape() == Shape{2});
+  const auto x3 = reshape(x, Shape{2, 1, 3});
+  CHECK(linear(x3, w, b).shape() == Shape{2, 1, 2});
+  CHECK(linear(x3, w, b).to_vector() == std::vector<T>{8, 24, 8, 33});
+  // the gradient of the bias sums over every leading dimension
+  auto bias = from_vector<T>({0, 0}).set_requires_grad();
+  sum(linear(reshape(x, Shape{2, 1, 3}), w, bias)).backward();
+  CHECK(bias.grad().to_vector() == std::vector<T>{2, 2});
+}
