@@ -64,7 +64,8 @@ TEST_CASE("Conv2d and ConvTranspose2d use PyTorch's fan_in (weight dimension 1 t
   nn::Conv2d<float> conv({.in_channels = 16, .out_channels = 64, .kernel_size = 3}, rng);
   check_uniform_bound(conv.weight, 1.0 / std::sqrt(16.0 * 9));
   // [in=64, out=16, 4, 4]: fan_in = 16 * 16 = 256 (not 64 * 16): the bound 1/16 is reached, 1/32 would be exceeded.
-  nn::ConvTranspose2d<float> up({.in_channels = 64, .out_channels = 16, .kernel_size = 4, .stride = 2, .padding = 1}, rng);
+  nn::ConvTranspose2d<float> up({.in_channels = 64, .out_channels = 16, .kernel_size = 4, .stride = 2, .padding = 1},
+                                rng);
   check_uniform_bound(up.weight, 1.0 / 16.0);
   const Stats b = stats_of(up.bias);  // 16 values: just the bound
   CHECK(b.min >= -1.0 / 16.0);

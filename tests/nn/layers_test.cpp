@@ -7,56 +7,76 @@ using namespace latent;
 
 TEST_CASE("layer options are validated with the bad value in the message", "[nn][errors]") {
   Rng rng(0);
-  CHECK_THROWS_WITH(nn::Linear<float>({.in_features = 0, .out_features = 3}, rng), "[latent.value] Linear: in_features = 0 must be positive");
-  CHECK_THROWS_WITH(nn::Conv2d<float>({.in_channels = 1, .out_channels = 8}, rng), "[latent.value] Conv2d: kernel_size = (0, 0) must be positive");
+  CHECK_THROWS_WITH(nn::Linear<float>({.in_features = 0, .out_features = 3}, rng),
+                    "[latent.value] Linear: in_features = 0 must be positive");
+  CHECK_THROWS_WITH(nn::Conv2d<float>({.in_channels = 1, .out_channels = 8}, rng),
+                    "[latent.value] Conv2d: kernel_size = (0, 0) must be positive");
   CHECK_THROWS_WITH(nn::Conv2d<float>({.in_channels = 1, .out_channels = 8, .kernel_size = 3, .padding = {1, -1}}, rng),
                     "[latent.value] Conv2d: padding = (1, -1) must be non-negative");
-  CHECK_THROWS_WITH(nn::ConvTranspose2d<float>({.in_channels = 4, .out_channels = 2, .kernel_size = 4, .stride = 2, .output_padding = 2}, rng),
-                    "[latent.value] ConvTranspose2d: output_padding = (2, 2) must be smaller than stride = (2, 2) or dilation = (1, 1)");
-  CHECK_THROWS_WITH(nn::BatchNorm2d<float>({.num_features = 4, .momentum = 1.5}), "[latent.value] BatchNorm2d: momentum = 1.5 is not in [0, 1]");
-  CHECK_THROWS_WITH(nn::BatchNorm1d<float>({.num_features = 4, .eps = 0.0}), "[latent.value] BatchNorm1d: eps = 0 must be positive");
-  CHECK_THROWS_WITH(nn::LayerNorm<float>({.normalized_shape = {}}), "[latent.value] LayerNorm: normalized_shape is empty");
+  CHECK_THROWS_WITH(nn::ConvTranspose2d<float>(
+                        {.in_channels = 4, .out_channels = 2, .kernel_size = 4, .stride = 2, .output_padding = 2}, rng),
+                    "[latent.value] ConvTranspose2d: output_padding = (2, 2) must be smaller than stride = (2, 2) or "
+                    "dilation = (1, 1)");
+  CHECK_THROWS_WITH(nn::BatchNorm2d<float>({.num_features = 4, .momentum = 1.5}),
+                    "[latent.value] BatchNorm2d: momentum = 1.5 is not in [0, 1]");
+  CHECK_THROWS_WITH(nn::BatchNorm1d<float>({.num_features = 4, .eps = 0.0}),
+                    "[latent.value] BatchNorm1d: eps = 0 must be positive");
+  CHECK_THROWS_WITH(nn::LayerNorm<float>({.normalized_shape = {}}),
+                    "[latent.value] LayerNorm: normalized_shape is empty");
   CHECK_THROWS_WITH(nn::GroupNorm<float>({.num_groups = 3, .num_channels = 8}),
                     "[latent.value] GroupNorm: num_channels = 8 is not divisible by num_groups = 3");
   CHECK_THROWS_WITH(nn::Embedding<float>({.num_embeddings = 10, .embedding_dim = -1}, rng),
                     "[latent.value] Embedding: embedding_dim = -1 must be positive");
   CHECK_THROWS_WITH(nn::Dropout<float>({.p = 1.5}, rng), "[latent.value] Dropout: p = 1.5 is not in [0, 1]");
-  CHECK_THROWS_WITH(nn::Softplus<float>({.beta = 0.0}), "[latent.value] Softplus: beta = 0 must be positive and finite");
+  CHECK_THROWS_WITH(nn::Softplus<float>({.beta = 0.0}),
+                    "[latent.value] Softplus: beta = 0 must be positive and finite");
 }
 
 TEST_CASE("layers name themselves when their input does not fit", "[nn][errors]") {
   Rng rng(0);
   nn::Linear<float> fc({.in_features = 4, .out_features = 2}, rng);
   CHECK_THROWS_WITH(fc(zeros<float>({8, 3})),
-                    "[latent.shape] Linear(in_features=4, out_features=2, bias=true): input [8,3] has 3 features in its last dimension, expected 4");
+                    "[latent.shape] Linear(in_features=4, out_features=2, bias=true): input [8,3] has 3 features in "
+                    "its last dimension, expected 4");
   nn::Conv2d<float> conv({.in_channels = 3, .out_channels = 8, .kernel_size = 3}, rng);
-  CHECK_THROWS_WITH(conv(zeros<float>({2, 1, 8, 8})),
-                    "[latent.shape] Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): input [2,1,8,8] has 1 channels, expected 3");
-  CHECK_THROWS_WITH(conv(zeros<float>({3, 8, 8})), "[latent.shape] Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): input [3,8,8] must be [N, C, H, W]");
+  CHECK_THROWS_WITH(
+      conv(zeros<float>({2, 1, 8, 8})),
+      "[latent.shape] Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): input [2,1,8,8] has 1 channels, expected 3");
+  CHECK_THROWS_WITH(
+      conv(zeros<float>({3, 8, 8})),
+      "[latent.shape] Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): input [3,8,8] must be [N, C, H, W]");
   nn::BatchNorm2d<float> bn({.num_features = 4});
   CHECK_THROWS_WITH(bn(zeros<float>({2, 4})),
-                    "[latent.shape] BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true): input [2,4] must be [N, C, H, W]");
+                    "[latent.shape] BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true): "
+                    "input [2,4] must be [N, C, H, W]");
   nn::BatchNorm1d<float> bn1({.num_features = 4, .momentum = std::nullopt});
   CHECK_THROWS_WITH(bn1(zeros<float>({2, 5})),
-                    "[latent.shape] BatchNorm1d(4, eps=1e-05, momentum=None, affine=true, track_running_stats=true): input [2,5] has 5 channels, expected 4");
+                    "[latent.shape] BatchNorm1d(4, eps=1e-05, momentum=None, affine=true, track_running_stats=true): "
+                    "input [2,5] has 5 channels, expected 4");
   nn::LayerNorm<float> ln({.normalized_shape = {5}});
   CHECK_THROWS_WITH(ln(zeros<float>({2, 4})),
-                    "[latent.shape] LayerNorm((5,), eps=1e-05, elementwise_affine=true): input [2,4] does not end with the normalized shape [5]");
+                    "[latent.shape] LayerNorm((5,), eps=1e-05, elementwise_affine=true): input [2,4] does not end with "
+                    "the normalized shape [5]");
   nn::GroupNorm<float> gn({.num_groups = 2, .num_channels = 4});
-  CHECK_THROWS_WITH(gn(zeros<float>({2, 6, 3})), "[latent.shape] GroupNorm(2, 4, eps=1e-05, affine=true): input [2,6,3] must be [N, 4, ...]");
+  CHECK_THROWS_WITH(gn(zeros<float>({2, 6, 3})),
+                    "[latent.shape] GroupNorm(2, 4, eps=1e-05, affine=true): input [2,6,3] must be [N, 4, ...]");
   nn::Embedding<float> emb({.num_embeddings = 10, .embedding_dim = 4}, rng);
-  CHECK_THROWS_WITH(emb(from_vector<std::int64_t>({3, 10})), "[latent.value] Embedding(10, 4): id 10 at index 1 of ids [2] is not in [0, 10)");
+  CHECK_THROWS_WITH(emb(from_vector<std::int64_t>({3, 10})),
+                    "[latent.value] Embedding(10, 4): id 10 at index 1 of ids [2] is not in [0, 10)");
 }
 
 TEST_CASE("layer reprs follow PyTorch's", "[nn]") {
   Rng rng(0);
-  CHECK(nn::ConvTranspose2d<float>({.in_channels = 128, .out_channels = 64, .kernel_size = 4, .stride = 2, .padding = 1}, rng).repr() ==
-        "ConvTranspose2d(128, 64, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))");
-  CHECK(nn::Conv2d<float>({.in_channels = 1, .out_channels = 2, .kernel_size = {3, 5}, .dilation = 2, .bias = false}, rng).repr() ==
-        "Conv2d(1, 2, kernel_size=(3, 5), stride=(1, 1), dilation=(2, 2), bias=false)");
+  CHECK(nn::ConvTranspose2d<float>(
+            {.in_channels = 128, .out_channels = 64, .kernel_size = 4, .stride = 2, .padding = 1}, rng)
+            .repr() == "ConvTranspose2d(128, 64, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))");
+  CHECK(
+      nn::Conv2d<float>({.in_channels = 1, .out_channels = 2, .kernel_size = {3, 5}, .dilation = 2, .bias = false}, rng)
+          .repr() == "Conv2d(1, 2, kernel_size=(3, 5), stride=(1, 1), dilation=(2, 2), bias=false)");
   CHECK(nn::LeakyReLU<float>({.negative_slope = 0.2}).repr() == "LeakyReLU(negative_slope=0.2)");
   CHECK(nn::GELU<float>({.approximate = GeluApproximation::tanh}).repr() == "GELU(approximate='tanh')");
-  CHECK(nn::LayerNorm<float>({.normalized_shape = {128}, .bias = false}).repr() == "LayerNorm((128,), eps=1e-05, elementwise_affine=true, bias=false)");
+  CHECK(nn::LayerNorm<float>({.normalized_shape = {128}, .bias = false}).repr() ==
+        "LayerNorm((128,), eps=1e-05, elementwise_affine=true, bias=false)");
   CHECK(nn::Dropout<float>({.p = 0.1}, rng).repr() == "Dropout(p=0.1)");
 }
 

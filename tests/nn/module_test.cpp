@@ -60,8 +60,8 @@ TEST_CASE("named_parameters gives PyTorch's dotted names for nested modules and 
   VAE vae(rng);
   CHECK(names_of(vae.named_parameters()) ==
         std::vector<std::string>{"encoder.fc1.weight", "encoder.fc1.bias", "encoder.fc_mu.weight", "encoder.fc_mu.bias",
-                                 "encoder.fc_logvar.weight", "encoder.fc_logvar.bias", "decoder.net.0.weight", "decoder.net.0.bias",
-                                 "decoder.net.2.weight", "decoder.net.2.bias"});
+                                 "encoder.fc_logvar.weight", "encoder.fc_logvar.bias", "decoder.net.0.weight",
+                                 "decoder.net.0.bias", "decoder.net.2.weight", "decoder.net.2.bias"});
   CHECK(names_of(vae.encoder.named_parameters(false)).empty());  // its parameters all live in children
   CHECK(names_of(vae.encoder.fc1.named_parameters(false)) == std::vector<std::string>{"weight", "bias"});
   for (const auto& p : vae.parameters()) CHECK(p.requires_grad());
@@ -80,7 +80,9 @@ TEST_CASE("tied weights are one parameter but two state_dict entries, as in PyTo
   struct Tied : nn::Module<float> {
     nn::Embedding<float> emb;
     nn::Linear<float> head;
-    explicit Tied(Rng& r) : emb({.num_embeddings = 5, .embedding_dim = 3}, r), head({.in_features = 3, .out_features = 5, .bias = false}, r) {
+    explicit Tied(Rng& r)
+        : emb({.num_embeddings = 5, .embedding_dim = 3}, r),
+          head({.in_features = 3, .out_features = 5, .bias = false}, r) {
       head.weight = emb.weight;  // the handle in the registry is replaced: both names see one tensor
       register_module("emb", emb);
       register_module("head", head);
@@ -99,8 +101,8 @@ TEST_CASE("state_dict lists parameters then buffers per module, num_batches_trac
   const StateDict sd = m.state_dict();
   std::vector<std::string> keys;
   for (const auto& [k, v] : sd) keys.push_back(k);
-  CHECK(keys == std::vector<std::string>{"fc.weight", "fc.bias", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
-                                         "bn.num_batches_tracked"});
+  CHECK(keys == std::vector<std::string>{"fc.weight", "fc.bias", "bn.weight", "bn.bias", "bn.running_mean",
+                                         "bn.running_var", "bn.num_batches_tracked"});
   CHECK(std::string(dtype_of(sd.at("bn.num_batches_tracked"))) == "int64");
   CHECK(shape_of(sd.at("bn.num_batches_tracked")) == Shape{});
   CHECK(std::string(dtype_of(sd.at("bn.running_var"))) == "float32");
@@ -127,7 +129,8 @@ TEST_CASE("load_state_dict copies values in place and keeps parameter identity",
   CHECK_FALSE(b.fc.weight.shares_storage(a.fc.weight));  // copied, not aliased
 }
 
-TEST_CASE("load_state_dict reports missing and unexpected keys and mismatched shapes and types", "[nn][module][errors]") {
+TEST_CASE("load_state_dict reports missing and unexpected keys and mismatched shapes and types",
+          "[nn][module][errors]") {
   Rng rng(0);
   nn::Linear<float> fc({.in_features = 3, .out_features = 2}, rng);
   const StateDict good = fc.state_dict();
@@ -143,13 +146,15 @@ TEST_CASE("load_state_dict reports missing and unexpected keys and mismatched sh
   StateDict renamed;
   renamed.set("fc.weight", good.at("weight"));
   renamed.set("fc.bias", good.at("bias"));
-  CHECK_THROWS_WITH(fc.load_state_dict(renamed),
-                    "[latent.state] load_state_dict: missing keys 'weight', 'bias'; unexpected keys 'fc.weight', 'fc.bias'");
+  CHECK_THROWS_WITH(
+      fc.load_state_dict(renamed),
+      "[latent.state] load_state_dict: missing keys 'weight', 'bias'; unexpected keys 'fc.weight', 'fc.bias'");
 
   StateDict transposed = good;
   transposed.set("weight", zeros<float>({3, 2}));
-  CHECK_THROWS_WITH(fc.load_state_dict(transposed),
-                    "[latent.state] load_state_dict: 'weight' has shape [3,2] in the state_dict, the module expects [2,3]");
+  CHECK_THROWS_WITH(
+      fc.load_state_dict(transposed),
+      "[latent.state] load_state_dict: 'weight' has shape [3,2] in the state_dict, the module expects [2,3]");
 
   StateDict wrong_type = good;
   wrong_type.set("bias", zeros<double>({2}));
@@ -163,7 +168,7 @@ TEST_CASE("a failed load_state_dict leaves the module unchanged", "[nn][module][
   const std::vector<float> weight_before = fc.weight.to_vector();
   StateDict sd;
   sd.set("weight", full<float>({2, 3}, 9.0f));  // valid, and checked first
-  sd.set("bias", zeros<float>({5}));             // invalid
+  sd.set("bias", zeros<float>({5}));            // invalid
   CHECK_THROWS_AS(fc.load_state_dict(sd), StateError);
   CHECK(fc.weight.to_vector() == weight_before);
 }
@@ -179,8 +184,9 @@ TEST_CASE("non-strict load_state_dict skips missing and unexpected keys but not 
   CHECK(fc.weight.to_vector() == std::vector<float>(6, 0.5f));
   CHECK(fc.bias.to_vector() == bias_before);
   partial.set("weight", zeros<float>({4}));
-  CHECK_THROWS_WITH(fc.load_state_dict(partial, false),
-                    "[latent.state] load_state_dict: 'weight' has shape [4] in the state_dict, the module expects [2,3]");
+  CHECK_THROWS_WITH(
+      fc.load_state_dict(partial, false),
+      "[latent.state] load_state_dict: 'weight' has shape [4] in the state_dict, the module expects [2,3]");
 }
 
 TEST_CASE("train and eval switch Dropout and BatchNorm in every child", "[nn][module]") {
@@ -197,7 +203,8 @@ TEST_CASE("train and eval switch Dropout and BatchNorm in every child", "[nn][mo
   CHECK(drop(x).same(x));  // identity in evaluation
   // Evaluation normalises with the running statistics (0 and 1 at start) and leaves them alone.
   const Tensor<float> y = bn(x);
-  for (index_t i = 0; i < x.numel(); ++i) CHECK(y.data()[i] == Approx(x.data()[i] / std::sqrt(1.0f + 1e-5f)).epsilon(1e-6));
+  for (index_t i = 0; i < x.numel(); ++i)
+    CHECK(y.data()[i] == Approx(x.data()[i] / std::sqrt(1.0f + 1e-5f)).epsilon(1e-6));
   CHECK(bn.running_mean.to_vector() == std::vector<float>(4, 0.0f));
   CHECK(bn.num_batches_tracked.item() == 0);
 
@@ -208,8 +215,10 @@ TEST_CASE("train and eval switch Dropout and BatchNorm in every child", "[nn][mo
   index_t zeros_count = 0;
   for (index_t i = 0; i < x.numel(); ++i) {
     const float v = dropped.data()[i];
-    if (v == 0.0f) ++zeros_count;
-    else CHECK(v == 2.0f * x.data()[i]);  // kept elements scaled by 1 / (1 - p)
+    if (v == 0.0f)
+      ++zeros_count;
+    else
+      CHECK(v == 2.0f * x.data()[i]);  // kept elements scaled by 1 / (1 - p)
   }
   // 256 Bernoulli(0.5) draws: the zero count is 128 ± 8 (one sd); 64..192 is a 8-sd band.
   CHECK(zeros_count > 64);
@@ -246,13 +255,15 @@ TEST_CASE("register_* rejects dotted and duplicate names", "[nn][module][errors]
 
 TEST_CASE("Sequential chains its modules, names them 0, 1, ... and prints them", "[nn][container]") {
   Rng rng(5);
-  nn::Sequential<float> seq(std::make_unique<nn::Linear<float>>(nn::LinearOptions{.in_features = 4, .out_features = 3}, rng),
-                            std::make_unique<nn::Tanh<float>>());
+  nn::Sequential<float> seq(
+      std::make_unique<nn::Linear<float>>(nn::LinearOptions{.in_features = 4, .out_features = 3}, rng),
+      std::make_unique<nn::Tanh<float>>());
   seq.emplace<nn::Linear<float>>(nn::LinearOptions{.in_features = 3, .out_features = 1, .bias = false}, rng);
   CHECK(seq.size() == 3);
   CHECK(names_of(seq.named_parameters()) == std::vector<std::string>{"0.weight", "0.bias", "2.weight"});
   CHECK(seq.repr() ==
-        "Sequential(Linear(in_features=4, out_features=3, bias=true), Tanh(), Linear(in_features=3, out_features=1, bias=false))");
+        "Sequential(Linear(in_features=4, out_features=3, bias=true), Tanh(), Linear(in_features=3, out_features=1, "
+        "bias=false))");
   const Tensor<float> x = randn<float>({2, 4}, rng);
   const Tensor<float> by_hand = seq[2](tanh(seq[0](x)));
   CHECK(seq(x).to_vector() == by_hand.to_vector());
@@ -266,10 +277,12 @@ TEST_CASE("MLP mirrors a PyTorch Sequential of Linear and activation layers", "[
         std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"});
   CHECK(mlp.parameter_count() == (2 * 8 + 8) + (8 * 8 + 8) + (8 + 1));
   CHECK(mlp.repr() ==
-        "MLP(Linear(in_features=2, out_features=8, bias=true), SiLU(), Linear(in_features=8, out_features=8, bias=true), SiLU(), "
+        "MLP(Linear(in_features=2, out_features=8, bias=true), SiLU(), Linear(in_features=8, out_features=8, "
+        "bias=true), SiLU(), "
         "Linear(in_features=8, out_features=1, bias=true))");
   CHECK(mlp(zeros<float>({5, 2})).shape() == Shape{5, 1});
-  CHECK_THROWS_WITH(nn::MLP<float>({.in = 2, .hidden = {0}, .out = 1}, rng), "[latent.value] MLP: hidden width = 0 must be positive");
+  CHECK_THROWS_WITH(nn::MLP<float>({.in = 2, .hidden = {0}, .out = 1}, rng),
+                    "[latent.value] MLP: hidden width = 0 must be positive");
 }
 
 TEST_CASE("ModuleList holds typed modules under indexed names", "[nn][container]") {

@@ -171,11 +171,7 @@ TEST_CASE("a WGAN-GP penalty has the right gradient with respect to the critic's
   const Inputs params{uniform({4, 3}, 11), uniform({4}, 12), uniform({1, 4}, 13), uniform({1}, 14)};
   const auto r = gradcheck(penalty, params);
   INFO(r.report);
-  CHECK(r.ok);
-  // the penalty does not depend on b2: its gradient is absent (zero), and the check agrees with the differences
-  auto b2 = params[3].clone_detached().set_requires_grad();
-  const auto value = penalty({params[0], params[1], params[2], b2});
-  CHECK(grad<double>({value}, {b2}, {}, false, true)[0].defined() == false);
+  CHECK(r.ok);  // b2 included: the penalty does not depend on it, and the absent gradient must match differences of 0
 }
 
 TEST_CASE("an R1 penalty through a smooth critic with layer_norm has the right weight gradients", "[ops][autograd][gradcheck]") {

@@ -82,6 +82,21 @@ TEST_CASE("pow has correct gradients in base and exponent", "[ops][elementwise][
   CHECK_GRADCHECK([](const Inputs& x) { return pow(x[0], x[1]); }, {uniform({}, 23, 0.5, 2.0), exponent});
 }
 
+TEST_CASE("pow with tensor exponent: zero base and zero exponent give PyTorch's gradients, not NaN", "[ops][elementwise]") {
+  // PyTorch 1.13: d/da = 0 where b = 0; d/db = 0 where a = 0 and b >= 0 (0^b is flat in b); otherwise the formulas
+  auto a = from_vector<double>({0, 0, 2, 0}).set_requires_grad();
+  auto b = from_vector<double>({2, 0, 0, -1}).set_requires_grad();
+  const auto y = pow(a, b);
+  CHECK(y.to_vector() == std::vector<double>{0, 1, 1, std::numeric_limits<double>::infinity()});
+  sum(narrow(y, 0, 0, 3)).backward();  // (0^-1 has an infinite slope: 0 · ∞ is NaN there in PyTorch too)
+  CHECK(a.grad().data()[0] == 0.0);
+  CHECK(a.grad().data()[1] == 0.0);
+  CHECK(a.grad().data()[2] == 0.0);
+  CHECK(b.grad().data()[0] == 0.0);
+  CHECK(b.grad().data()[1] == 0.0);
+  CHECK(b.grad().data()[2] == Approx(std::log(2.0)).epsilon(1e-15));
+}
+
 TEST_CASE("pow with a scalar exponent has the gradient s x^(s-1)", "[ops][elementwise][gradcheck]") {
   const auto positive = uniform({2, 5}, 30, 0.3, 2.0);
   for (double s : {3.0, 2.0, 1.0, 0.5, -1.5, 2.7}) {
@@ -333,4 +348,20 @@ TEMPLATE_TEST_CASE("dropout zeroes about p of the elements and scales the rest b
   // the same seed gives the same mask
   Rng r1(11), r2(11);
   CHECK(dropout(x, T(0.5), r1).to_vector() == dropout(x, T(0.5), r2).to_vector());
+}
+
+TEST_CASE("broadcast binary ops over large tensors (the threaded path) match element-wise loops", "[ops][elementwise]") {
+  Rng rng(9);
+  const auto a = randn<double>({300, 1, 200}, rng), b = randn<double>({7, 1}, rng);
+  const auto y = sub(a, b);  // [300, 7, 200]
+  REQUIRE(y.shape() == Shape{300, 7, 200});
+  bool exact = true;
+  for (index_t i = 0; i < 300; i += 7)
+    for (index_t j = 0; j < 7; ++j)
+      for (index_t k = 0; k < 200; k += 3) exact = exact && y.at({i, j, k}) == a.at({i, 0, k}) - b.at({j, 0});
+  CHECK(exact);
+  // and the gradient reduces over the broadcast dimensions exactly: each b_j receives -(number of elements) = -60000
+  auto bg = b.clone_detached().set_requires_grad();
+  sum(sub(a, bg)).backward();
+  CHECK(bg.grad().to_vector() == std::vector<double>(7, -60000.0));
 }

@@ -168,6 +168,8 @@ TEST_CASE("normalisations reject mismatched parameters", "[ops][errors]") {
   REQUIRE_THROWS_WITH(group_norm(z({2, 6}), 2, z({3})), "[latent.shape] group_norm: weight [3] and channels [6] differ");
   REQUIRE_THROWS_WITH(batch_norm(z({4}), {}, {}, {}, {}, true), "[latent.shape] batch_norm: input [4] must be [N, C, ...]");
   REQUIRE_THROWS_WITH(batch_norm(z({4, 3}), z({2}), z({3}), {}, {}, true), "[latent.shape] batch_norm: parameter [2] and channels [3] differ");
+  REQUIRE_THROWS_WITH(batch_norm(z({4, 3}), z({3}), {}, {}, {}, false),
+                      "[latent.value] batch_norm: running_mean and running_var must be given together (or neither)");
   REQUIRE_THROWS_WITH(batch_norm(z({1, 3}), {}, {}, {}, {}, true),
                       "[latent.value] batch_norm: training needs more than one value per channel, got input [1,3]");
 }

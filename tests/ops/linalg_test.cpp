@@ -133,3 +133,14 @@ TEMPLATE_TEST_CASE("linear computes x Wᵀ + b", "[ops][linalg]", float, double)
   sum(linear(reshape(x, Shape{2, 1, 3}), w, bias)).backward();
   CHECK(bias.grad().to_vector() == std::vector<T>{2, 2});
 }
+
+TEST_CASE("batched matmul of many small matrices (the threaded path) matches the definition", "[ops][linalg]") {
+  // 512 products of 8 x 8 by 8 x 8: the batch is spread over threads
+  Rng rng(17);
+  const auto a = randn<double>({512, 8, 8}, rng), b = randn<double>({512, 8, 8}, rng);
+  const auto c = matmul(a, b);
+  const auto expected = naive_bmm(a, b);
+  double worst = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) worst = std::max(worst, std::abs(c.data()[i] - expected[i]));
+  CHECK(worst < 1e-12);
+}

@@ -214,3 +214,39 @@ TEMPLATE_TEST_CASE("softmax rows sum to 1 and log_softmax is its log", "[ops][so
   CHECK(static_cast<double>(m.at({0, 1, 1})) == Approx(0.75).epsilon(tol));
   CHECK(static_cast<double>(m.at({0, 0, 0})) == Approx(0.5).epsilon(tol));
 }
+
+TEST_CASE("reductions and softmax over large tensors (the threaded paths) agree with plain loops", "[ops][reduce][softmax]") {
+  // [40, 300, 5]: 60000 elements, above the threading threshold. Oracle: loops in double over the float input.
+  Rng rng(21);
+  const auto x = randn<float>({40, 300, 5}, rng);
+  const auto s = sum(x, 1), m = max(x, 1), l = logsumexp(x, 1), v = var(x, 1), p = softmax(x, 1);
+  double worst_sum = 0, worst_lse = 0, worst_var = 0, worst_softmax = 0;
+  bool max_exact = true;
+  for (index_t o = 0; o < 40; ++o)
+    for (index_t i = 0; i < 5; ++i) {
+      double acc = 0, hi = -1e300, sq = 0;
+      for (index_t r = 0; r < 300; ++r) {
+        const double e = x.at({o, r, i});
+        acc += e;
+        hi = std::max(hi, e);
+      }
+      double lse = 0;
+      for (index_t r = 0; r < 300; ++r) {
+        const double e = x.at({o, r, i});
+        lse += std::exp(e - hi);
+        sq += (e - acc / 300) * (e - acc / 300);
+      }
+      for (index_t r = 0; r < 300; ++r)
+        worst_softmax = std::max(worst_softmax, std::abs(p.at({o, r, i}) - std::exp(x.at({o, r, i}) - hi) / lse));
+      worst_sum = std::max(worst_sum, std::abs(s.at({o, i}) - acc));
+      worst_lse = std::max(worst_lse, std::abs(l.at({o, i}) - (hi + std::log(lse))));
+      worst_var = std::max(worst_var, std::abs(v.at({o, i}) - sq / 299));
+      max_exact = max_exact && static_cast<double>(m.at({o, i})) == hi;
+    }
+  // float accumulation of 300 values of size ~1: errors of a few 1e-6 relative to sums of size ~20
+  CHECK(worst_sum < 1e-4);
+  CHECK(worst_lse < 1e-5);
+  CHECK(worst_var < 1e-5);
+  CHECK(worst_softmax < 1e-7);
+  CHECK(max_exact);
+}

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include <cmath>
 #include <vector>
 
 using namespace latent;
@@ -219,4 +220,39 @@ TEST_CASE("cat, stack and expand assemble tensors", "[ops][shape]") {
   const auto e = expand(from_vector<double>({1, 2}, {2, 1}), Shape{2, 2, 3});
   CHECK(e.to_vector() == std::vector<double>{1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2});
   CHECK(expand(scalar_tensor<double>(4), Shape{3}).to_vector() == std::vector<double>{4, 4, 4});
+}
+
+TEST_CASE("0-d tensors: squeeze, max/argmax, var and stack follow PyTorch", "[ops][shape][reduce]") {
+  // A 0-d result of a reduction must not keep the size of the dimension it lost (it used to be read back as
+  // that tensor's "dimension 0", giving rank -1 shapes and out-of-bounds reads).
+  const auto s = sum(ones<double>({3}), 0);
+  REQUIRE(s.rank() == 0);
+  CHECK(squeeze(s, 0).shape() == Shape{});
+  CHECK(squeeze(s, -1).item() == 3.0);
+  CHECK(argmax(s, 0).shape() == Shape{});
+  CHECK(argmax(s, 0).item() == 0);
+  CHECK(argmin(s, -1).item() == 0);
+  CHECK(max(s, 0).shape() == Shape{});
+  CHECK(min(s, 0, true).item() == 3.0);
+  CHECK(max(s).item() == 3.0);
+  CHECK(std::isnan(var(s, 0).item()));    // one value, unbiased: 0 / 0 as in PyTorch
+  CHECK(var(s, 0, 0).item() == 0.0);
+  CHECK(mean(s, 0).item() == 3.0);
+  CHECK(softmax(s, 0).item() == 1.0);
+  CHECK(stack({s, s}).shape() == Shape{2});
+  auto x = scalar_tensor<double>(2.0).set_requires_grad();
+  max(x, 0).backward();
+  CHECK(x.grad().item() == 1.0);
+}
+
+TEST_CASE("permute of a large 4-D tensor (the threaded path) moves every element", "[ops][shape]") {
+  const auto x = reshape(arange<double>(0.0, 2.0 * 16 * 32 * 40), Shape{2, 16, 32, 40});
+  const auto p = permute(x, {0, 2, 3, 1});  // NCHW -> NHWC
+  REQUIRE(p.shape() == Shape{2, 32, 40, 16});
+  bool all = true;
+  for (index_t n = 0; n < 2; ++n)
+    for (index_t c = 0; c < 16; ++c)
+      for (index_t h = 0; h < 32; ++h)
+        for (index_t w = 0; w < 40; ++w) all = all && p.at({n, h, w, c}) == x.at({n, c, h, w});
+  CHECK(all);
 }

@@ -41,18 +41,30 @@ TEST_CASE("Conv2d matches PyTorch with stride, padding, dilation and rectangular
   Rng rng(2);
   nn::Conv2d<float> conv({.in_channels = 3, .out_channels = 4, .kernel_size = 3, .stride = 2, .padding = 1}, rng);
   run_case("conv2d", conv);
-  nn::Conv2d<float> dilated({.in_channels = 2, .out_channels = 3, .kernel_size = {3, 2}, .stride = {1, 2}, .padding = {2, 1},
-                             .dilation = {2, 1}, .bias = false},
+  nn::Conv2d<float> dilated({.in_channels = 2,
+                             .out_channels = 3,
+                             .kernel_size = {3, 2},
+                             .stride = {1, 2},
+                             .padding = {2, 1},
+                             .dilation = {2, 1},
+                             .bias = false},
                             rng);
   run_case("conv2d_dilated", dilated);
 }
 
 TEST_CASE("ConvTranspose2d matches PyTorch including output_padding and dilation", "[reference][nn]") {
   Rng rng(3);
-  nn::ConvTranspose2d<float> up({.in_channels = 4, .out_channels = 3, .kernel_size = 4, .stride = 2, .padding = 1}, rng);
+  nn::ConvTranspose2d<float> up({.in_channels = 4, .out_channels = 3, .kernel_size = 4, .stride = 2, .padding = 1},
+                                rng);
   CHECK(run_case("conv_transpose2d", up).shape() == Shape{2, 3, 6, 6});
-  nn::ConvTranspose2d<float> padded({.in_channels = 2, .out_channels = 3, .kernel_size = 3, .stride = 2, .padding = 1,
-                                     .output_padding = 1, .dilation = 2, .bias = false},
+  nn::ConvTranspose2d<float> padded({.in_channels = 2,
+                                     .out_channels = 3,
+                                     .kernel_size = 3,
+                                     .stride = 2,
+                                     .padding = 1,
+                                     .output_padding = 1,
+                                     .dilation = 2,
+                                     .bias = false},
                                     rng);
   run_case("conv_transpose2d_outpad", padded);
 }
@@ -73,7 +85,8 @@ void run_batchnorm_case(const std::string& name, BN& bn) {
 }
 }  // namespace
 
-TEST_CASE("BatchNorm1d and BatchNorm2d match PyTorch in training, running statistics and evaluation", "[reference][nn]") {
+TEST_CASE("BatchNorm1d and BatchNorm2d match PyTorch in training, running statistics and evaluation",
+          "[reference][nn]") {
   nn::BatchNorm1d<float> bn1({.num_features = 6});
   run_batchnorm_case("batchnorm1d", bn1);
   nn::BatchNorm1d<float> bn1_3d({.num_features = 5, .momentum = 0.3});

@@ -15,8 +15,8 @@ using Args = std::map<std::string, Tensor<double>>;
 
 /// Loads the float arguments `names` (those in `differentiable` require grad), evaluates `loss`, backpropagates
 /// PyTorch's upstream gradient and compares the value and the gradients.
-void run_loss(const std::string& loss_case, const std::vector<std::string>& names, const std::vector<std::string>& differentiable,
-              const std::function<Tensor<double>(Args&)>& loss) {
+void run_loss(const std::string& loss_case, const std::vector<std::string>& names,
+              const std::vector<std::string>& differentiable, const std::function<Tensor<double>(Args&)>& loss) {
   const std::string name = "loss_" + loss_case;
   Args args;
   for (const auto& a : names) args[a] = load<double>(name, a);
@@ -24,10 +24,13 @@ void run_loss(const std::string& loss_case, const std::vector<std::string>& name
   const Tensor<double> out = loss(args);
   check_close(out, load<double>(name, "output"), name + " output");
   out.backward(load<double>(name, "grad_output"));
-  for (const auto& a : differentiable) check_close(args[a].grad(), load<double>(name, "grad_" + a), name + " grad_" + a);
+  for (const auto& a : differentiable)
+    check_close(args[a].grad(), load<double>(name, "grad_" + a), name + " grad_" + a);
 }
 
-Tensor<std::int64_t> target_of(const std::string& loss_case) { return load<std::int64_t>("loss_" + loss_case, "target"); }
+Tensor<std::int64_t> target_of(const std::string& loss_case) {
+  return load<std::int64_t>("loss_" + loss_case, "target");
+}
 
 }  // namespace
 
@@ -40,7 +43,8 @@ TEST_CASE("mse_loss and l1_loss match PyTorch for every reduction", "[reference]
 }
 
 TEST_CASE("binary cross-entropy on probabilities and on logits matches PyTorch", "[reference][loss]") {
-  run_loss("bce", {"input", "target"}, {"input"}, [](Args& a) { return binary_cross_entropy(a["input"], a["target"]); });
+  run_loss("bce", {"input", "target"}, {"input"},
+           [](Args& a) { return binary_cross_entropy(a["input"], a["target"]); });
   run_loss("bce_sum", {"input", "target"}, {"input"},
            [](Args& a) { return binary_cross_entropy(a["input"], a["target"], Reduction::sum); });
   // logits of ±40 included: the stable form neither overflows nor loses the gradient's sign.
@@ -54,9 +58,9 @@ TEST_CASE("cross_entropy matches PyTorch with ignore_index, label smoothing and 
     double smoothing;
     Reduction reduction;
   };
-  for (const Case& c : {Case{"ce", 0.0, Reduction::mean}, Case{"ce_ignore", 0.0, Reduction::mean}, Case{"ce_smooth", 0.1, Reduction::mean},
-                        Case{"ce_ignore_smooth", 0.2, Reduction::mean}, Case{"ce_sum", 0.1, Reduction::sum},
-                        Case{"ce_none", 0.1, Reduction::none}}) {
+  for (const Case& c : {Case{"ce", 0.0, Reduction::mean}, Case{"ce_ignore", 0.0, Reduction::mean},
+                        Case{"ce_smooth", 0.1, Reduction::mean}, Case{"ce_ignore_smooth", 0.2, Reduction::mean},
+                        Case{"ce_sum", 0.1, Reduction::sum}, Case{"ce_none", 0.1, Reduction::none}}) {
     const Tensor<std::int64_t> target = target_of(c.name);
     run_loss(c.name, {"input"}, {"input"}, [&](Args& a) {
       return cross_entropy(a["input"], target, {.label_smoothing = c.smoothing, .reduction = c.reduction});
@@ -64,14 +68,16 @@ TEST_CASE("cross_entropy matches PyTorch with ignore_index, label smoothing and 
   }
   // [B, T, C] logits with the classes last (PyTorch was given them transposed to [B, C, T]).
   const Tensor<std::int64_t> seq_target = target_of("ce_seq");
-  run_loss("ce_seq", {"input"}, {"input"}, [&](Args& a) { return cross_entropy(a["input"], seq_target, {.label_smoothing = 0.1}); });
+  run_loss("ce_seq", {"input"}, {"input"},
+           [&](Args& a) { return cross_entropy(a["input"], seq_target, {.label_smoothing = 0.1}); });
 }
 
 TEST_CASE("nll_loss matches PyTorch with the default and a custom ignore_index", "[reference][loss]") {
   const Tensor<std::int64_t> target = target_of("nll");
   run_loss("nll", {"input"}, {"input"}, [&](Args& a) { return nll_loss(a["input"], target); });
   const Tensor<std::int64_t> target_all = target_of("nll_ignore2_sum");
-  run_loss("nll_ignore2_sum", {"input"}, {"input"}, [&](Args& a) { return nll_loss(a["input"], target_all, 2, Reduction::sum); });
+  run_loss("nll_ignore2_sum", {"input"}, {"input"},
+           [&](Args& a) { return nll_loss(a["input"], target_all, 2, Reduction::sum); });
 }
 
 TEST_CASE("gaussian_nll_loss matches PyTorch including the eps clamp and a broadcast variance", "[reference][loss]") {

@@ -31,7 +31,8 @@ inline StateDict load_prefixed(const std::string& name, const std::string& prefi
   std::vector<std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(case_dir(name))) {
     const std::string f = entry.path().filename().string();
-    if (f.size() > prefix.size() + 4 && f.compare(0, prefix.size(), prefix) == 0 && f.compare(f.size() - 4, 4, ".npy") == 0)
+    if (f.size() > prefix.size() + 4 && f.compare(0, prefix.size(), prefix) == 0 &&
+        f.compare(f.size() - 4, 4, ".npy") == 0)
       files.push_back(f);
   }
   std::sort(files.begin(), files.end());
@@ -55,7 +56,8 @@ template <Scalar T>
 void check_close(const Tensor<T>& actual, const Tensor<T>& expected, const std::string& what) {
   const double tol = std::is_same_v<T, float> ? float_tolerance : double_tolerance;
   double scale = 0;
-  for (index_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::abs(static_cast<double>(expected.data()[i])));
+  for (index_t i = 0; i < expected.numel(); ++i)
+    scale = std::max(scale, std::abs(static_cast<double>(expected.data()[i])));
   const auto r = testing::compare(actual, expected, {.rtol = tol, .atol = tol * scale}, what);
   INFO(r.report);
   CHECK(r.ok);

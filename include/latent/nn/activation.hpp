@@ -32,7 +32,9 @@ class LeakyReLU : public UnaryModule<T> {
                  "LeakyReLU: negative_slope = " + detail::double_str(options.negative_slope) + " is not finite");
   }
   const LeakyReLUOptions& options() const noexcept { return options_; }
-  std::string repr() const override { return "LeakyReLU(negative_slope=" + detail::double_str(options_.negative_slope) + ")"; }
+  std::string repr() const override {
+    return "LeakyReLU(negative_slope=" + detail::double_str(options_.negative_slope) + ")";
+  }
   Tensor<T> forward(const Tensor<T>& x) override { return leaky_relu(x, static_cast<T>(options_.negative_slope)); }
 };
 
@@ -109,7 +111,8 @@ class Flatten : public UnaryModule<T> {
   explicit Flatten(const FlattenOptions& options = {}) : options_(options) {}
   const FlattenOptions& options() const noexcept { return options_; }
   std::string repr() const override {
-    return "Flatten(start_dim=" + std::to_string(options_.start_dim) + ", end_dim=" + std::to_string(options_.end_dim) + ")";
+    return "Flatten(start_dim=" + std::to_string(options_.start_dim) + ", end_dim=" + std::to_string(options_.end_dim) +
+           ")";
   }
   Tensor<T> forward(const Tensor<T>& x) override { return flatten(x, options_.start_dim, options_.end_dim); }
 };
@@ -129,14 +132,22 @@ enum class Activation { relu, leaky_relu, gelu, gelu_tanh, silu, tanh, sigmoid, 
 template <Scalar T>
 std::unique_ptr<UnaryModule<T>> make_activation(Activation a) {
   switch (a) {
-    case Activation::relu: return std::make_unique<ReLU<T>>();
-    case Activation::leaky_relu: return std::make_unique<LeakyReLU<T>>();
-    case Activation::gelu: return std::make_unique<GELU<T>>();
-    case Activation::gelu_tanh: return std::make_unique<GELU<T>>(GELUOptions{.approximate = GeluApproximation::tanh});
-    case Activation::silu: return std::make_unique<SiLU<T>>();
-    case Activation::tanh: return std::make_unique<Tanh<T>>();
-    case Activation::sigmoid: return std::make_unique<Sigmoid<T>>();
-    case Activation::softplus: return std::make_unique<Softplus<T>>();
+    case Activation::relu:
+      return std::make_unique<ReLU<T>>();
+    case Activation::leaky_relu:
+      return std::make_unique<LeakyReLU<T>>();
+    case Activation::gelu:
+      return std::make_unique<GELU<T>>();
+    case Activation::gelu_tanh:
+      return std::make_unique<GELU<T>>(GELUOptions{.approximate = GeluApproximation::tanh});
+    case Activation::silu:
+      return std::make_unique<SiLU<T>>();
+    case Activation::tanh:
+      return std::make_unique<Tanh<T>>();
+    case Activation::sigmoid:
+      return std::make_unique<Sigmoid<T>>();
+    case Activation::softplus:
+      return std::make_unique<Softplus<T>>();
   }
   throw ValueError("make_activation: unknown activation " + std::to_string(static_cast<int>(a)));
 }

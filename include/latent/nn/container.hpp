@@ -41,8 +41,9 @@ class Sequential : public UnaryModule<T> {
   std::size_t size() const noexcept { return modules_.size(); }
   bool empty() const noexcept { return modules_.empty(); }
   UnaryModule<T>& operator[](std::size_t i) {
-    LATENT_CHECK(i < modules_.size(), ValueError,
-                 "Sequential: index " + std::to_string(i) + " out of range for " + std::to_string(modules_.size()) + " modules");
+    LATENT_CHECK(
+        i < modules_.size(), ValueError,
+        "Sequential: index " + std::to_string(i) + " out of range for " + std::to_string(modules_.size()) + " modules");
     return *modules_[i];
   }
 
@@ -83,8 +84,9 @@ class ModuleList : public Module<T> {
   std::size_t size() const noexcept { return modules_.size(); }
   bool empty() const noexcept { return modules_.empty(); }
   M& operator[](std::size_t i) const {
-    LATENT_CHECK(i < modules_.size(), ValueError,
-                 "ModuleList: index " + std::to_string(i) + " out of range for " + std::to_string(modules_.size()) + " modules");
+    LATENT_CHECK(
+        i < modules_.size(), ValueError,
+        "ModuleList: index " + std::to_string(i) + " out of range for " + std::to_string(modules_.size()) + " modules");
     return *modules_[i];
   }
 

@@ -45,8 +45,9 @@ struct ConvTranspose2dOptions {
 
 namespace detail {
 inline void check_size2(const char* layer, const char* what, const Size2& s, index_t minimum) {
-  LATENT_CHECK(s.h >= minimum && s.w >= minimum, ValueError,
-               std::string(layer) + ": " + what + " = " + s.str() + " must be " + (minimum > 0 ? "positive" : "non-negative"));
+  LATENT_CHECK(
+      s.h >= minimum && s.w >= minimum, ValueError,
+      std::string(layer) + ": " + what + " = " + s.str() + " must be " + (minimum > 0 ? "positive" : "non-negative"));
 }
 /// PyTorch's repr tail: ", kernel_size=(4, 4), stride=(2, 2)" with defaults left out.
 template <class Options>
@@ -64,7 +65,8 @@ template <Scalar T>
 void check_conv_input(const std::string& repr, const Tensor<T>& x, index_t channels) {
   LATENT_CHECK(x.rank() == 4, ShapeError, repr + ": input " + x.shape().str() + " must be [N, C, H, W]");
   LATENT_CHECK(x.shape()[1] == channels, ShapeError,
-               repr + ": input " + x.shape().str() + " has " + std::to_string(x.shape()[1]) + " channels, expected " + std::to_string(channels));
+               repr + ": input " + x.shape().str() + " has " + std::to_string(x.shape()[1]) + " channels, expected " +
+                   std::to_string(channels));
 }
 }  // namespace detail
 
@@ -79,8 +81,8 @@ class Conv2d : public UnaryModule<T> {
 
   Conv2d(const Conv2dOptions& options, Rng& rng)
       : options_(validated(options)),
-        weight(this->register_parameter(
-            "weight", Tensor<T>::empty({options.out_channels, options.in_channels, options.kernel_size.h, options.kernel_size.w}))),
+        weight(this->register_parameter("weight", Tensor<T>::empty({options.out_channels, options.in_channels,
+                                                                    options.kernel_size.h, options.kernel_size.w}))),
         bias(this->register_parameter("bias", options.bias ? Tensor<T>::empty({options.out_channels}) : Tensor<T>())) {
     init::default_layer_init_(weight, &bias, rng);
   }
@@ -118,8 +120,8 @@ class ConvTranspose2d : public UnaryModule<T> {
 
   ConvTranspose2d(const ConvTranspose2dOptions& options, Rng& rng)
       : options_(validated(options)),
-        weight(this->register_parameter(
-            "weight", Tensor<T>::empty({options.in_channels, options.out_channels, options.kernel_size.h, options.kernel_size.w}))),
+        weight(this->register_parameter("weight", Tensor<T>::empty({options.in_channels, options.out_channels,
+                                                                    options.kernel_size.h, options.kernel_size.w}))),
         bias(this->register_parameter("bias", options.bias ? Tensor<T>::empty({options.out_channels}) : Tensor<T>())) {
     init::default_layer_init_(weight, &bias, rng);
   }
@@ -129,8 +131,8 @@ class ConvTranspose2d : public UnaryModule<T> {
 
   Tensor<T> forward(const Tensor<T>& x) override {
     detail::check_conv_input(repr(), x, options_.in_channels);
-    return conv_transpose2d(x, weight, bias, options_.stride.pair(), options_.padding.pair(), options_.output_padding.pair(),
-                            options_.dilation.pair());
+    return conv_transpose2d(x, weight, bias, options_.stride.pair(), options_.padding.pair(),
+                            options_.output_padding.pair(), options_.dilation.pair());
   }
 
  private:
@@ -146,8 +148,8 @@ class ConvTranspose2d : public UnaryModule<T> {
     LATENT_CHECK((o.output_padding.h < o.stride.h || o.output_padding.h < o.dilation.h) &&
                      (o.output_padding.w < o.stride.w || o.output_padding.w < o.dilation.w),
                  ValueError,
-                 "ConvTranspose2d: output_padding = " + o.output_padding.str() + " must be smaller than stride = " + o.stride.str() +
-                     " or dilation = " + o.dilation.str());
+                 "ConvTranspose2d: output_padding = " + o.output_padding.str() +
+                     " must be smaller than stride = " + o.stride.str() + " or dilation = " + o.dilation.str());
     return o;
   }
 };

@@ -30,7 +30,9 @@ class Dropout : public UnaryModule<T> {
   Rng& generator() noexcept { return rng_; }
 
   Tensor<T> forward(const Tensor<T>& x) override { return forward(x, rng_); }
-  Tensor<T> forward(const Tensor<T>& x, Rng& rng) { return dropout(x, static_cast<T>(options_.p), rng, this->is_training()); }
+  Tensor<T> forward(const Tensor<T>& x, Rng& rng) {
+    return dropout(x, static_cast<T>(options_.p), rng, this->is_training());
+  }
 
  private:
   static DropoutOptions validated(const DropoutOptions& o) {

@@ -38,8 +38,8 @@ class Embedding : public Module<T> {
     const std::int64_t* id = ids.data();
     for (index_t i = 0; i < ids.numel(); ++i)
       LATENT_CHECK(id[i] >= 0 && id[i] < options_.num_embeddings, ValueError,
-                   repr() + ": id " + std::to_string(id[i]) + " at index " + std::to_string(i) + " of ids " + ids.shape().str() +
-                       " is not in [0, " + std::to_string(options_.num_embeddings) + ")");
+                   repr() + ": id " + std::to_string(id[i]) + " at index " + std::to_string(i) + " of ids " +
+                       ids.shape().str() + " is not in [0, " + std::to_string(options_.num_embeddings) + ")");
     return embedding(weight, ids);
   }
   Tensor<T> operator()(const Tensor<std::int64_t>& ids) { return forward(ids); }

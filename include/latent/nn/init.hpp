@@ -22,14 +22,18 @@ inline double calculate_gain(Nonlinearity nonlinearity, std::optional<double> pa
   switch (nonlinearity) {
     case Nonlinearity::linear:
     case Nonlinearity::conv:
-    case Nonlinearity::sigmoid: return 1.0;
-    case Nonlinearity::tanh: return 5.0 / 3.0;
-    case Nonlinearity::relu: return std::sqrt(2.0);
+    case Nonlinearity::sigmoid:
+      return 1.0;
+    case Nonlinearity::tanh:
+      return 5.0 / 3.0;
+    case Nonlinearity::relu:
+      return std::sqrt(2.0);
     case Nonlinearity::leaky_relu: {
       const double slope = param.value_or(0.01);
       return std::sqrt(2.0 / (1.0 + slope * slope));
     }
-    case Nonlinearity::selu: return 0.75;
+    case Nonlinearity::selu:
+      return 0.75;
   }
   return 1.0;
 }
@@ -48,7 +52,8 @@ std::pair<index_t, index_t> calculate_fan_in_and_fan_out(const Tensor<T>& t) {
 /// Fills with U(a, b).
 template <Scalar T>
 Tensor<T>& uniform_(Tensor<T>& t, Rng& rng, double a = 0.0, double b = 1.0) {
-  LATENT_CHECK(a <= b, ValueError, "uniform_: a = " + nn::detail::double_str(a) + " > b = " + nn::detail::double_str(b));
+  LATENT_CHECK(a <= b, ValueError,
+               "uniform_: a = " + nn::detail::double_str(a) + " > b = " + nn::detail::double_str(b));
   rng.fill_uniform(std::span<T>(t.data(), static_cast<std::size_t>(t.numel())), static_cast<T>(a), static_cast<T>(b));
   return t;
 }
@@ -56,7 +61,8 @@ Tensor<T>& uniform_(Tensor<T>& t, Rng& rng, double a = 0.0, double b = 1.0) {
 template <Scalar T>
 Tensor<T>& normal_(Tensor<T>& t, Rng& rng, double mean = 0.0, double std = 1.0) {
   LATENT_CHECK(std >= 0.0, ValueError, "normal_: std = " + nn::detail::double_str(std) + " is negative");
-  rng.fill_normal(std::span<T>(t.data(), static_cast<std::size_t>(t.numel())), static_cast<T>(mean), static_cast<T>(std));
+  rng.fill_normal(std::span<T>(t.data(), static_cast<std::size_t>(t.numel())), static_cast<T>(mean),
+                  static_cast<T>(std));
   return t;
 }
 template <Scalar T>
@@ -65,9 +71,13 @@ Tensor<T>& constant_(Tensor<T>& t, double value) {
   return t;
 }
 template <Scalar T>
-Tensor<T>& zeros_(Tensor<T>& t) { return constant_(t, 0.0); }
+Tensor<T>& zeros_(Tensor<T>& t) {
+  return constant_(t, 0.0);
+}
 template <Scalar T>
-Tensor<T>& ones_(Tensor<T>& t) { return constant_(t, 1.0); }
+Tensor<T>& ones_(Tensor<T>& t) {
+  return constant_(t, 1.0);
+}
 
 namespace detail {
 template <Scalar T>
@@ -84,7 +94,8 @@ double fan(const Tensor<T>& t, FanMode mode, const char* op) {
 template <Scalar T>
 Tensor<T>& kaiming_uniform_(Tensor<T>& t, Rng& rng, double a = 0.0, FanMode mode = FanMode::fan_in,
                             Nonlinearity nonlinearity = Nonlinearity::leaky_relu) {
-  const double bound = std::sqrt(3.0) * calculate_gain(nonlinearity, a) / std::sqrt(detail::fan(t, mode, "kaiming_uniform_"));
+  const double bound =
+      std::sqrt(3.0) * calculate_gain(nonlinearity, a) / std::sqrt(detail::fan(t, mode, "kaiming_uniform_"));
   return uniform_(t, rng, -bound, bound);
 }
 /// He et al. (2015): N(0, std²), std = gain / √fan.

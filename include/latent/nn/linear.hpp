@@ -34,8 +34,9 @@ class Linear : public UnaryModule<T> {
 
   const LinearOptions& options() const noexcept { return options_; }
   std::string repr() const override {
-    return "Linear(in_features=" + std::to_string(options_.in_features) + ", out_features=" + std::to_string(options_.out_features) +
-           ", bias=" + detail::bool_str(options_.bias) + ")";
+    return "Linear(in_features=" + std::to_string(options_.in_features) +
+           ", out_features=" + std::to_string(options_.out_features) + ", bias=" + detail::bool_str(options_.bias) +
+           ")";
   }
 
   Tensor<T> forward(const Tensor<T>& x) override {

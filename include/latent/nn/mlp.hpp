@@ -29,15 +29,19 @@ class MLP : public Sequential<T> {
   MLP(const MLPOptions& options, Rng& rng) : options_(validated(options)) {
     index_t width = options_.in;
     for (index_t h : options_.hidden) {
-      this->template emplace<Linear<T>>(LinearOptions{.in_features = width, .out_features = h, .bias = options_.bias}, rng);
+      this->template emplace<Linear<T>>(LinearOptions{.in_features = width, .out_features = h, .bias = options_.bias},
+                                        rng);
       this->push_back(make_activation<T>(options_.activation));
       width = h;
     }
-    this->template emplace<Linear<T>>(LinearOptions{.in_features = width, .out_features = options_.out, .bias = options_.bias}, rng);
+    this->template emplace<Linear<T>>(
+        LinearOptions{.in_features = width, .out_features = options_.out, .bias = options_.bias}, rng);
   }
 
   const MLPOptions& options() const noexcept { return options_; }
-  std::string repr() const override { return "MLP" + Sequential<T>::repr().substr(10); }  // "MLP(Linear(...), ReLU(), ...)"
+  std::string repr() const override {
+    return "MLP" + Sequential<T>::repr().substr(10);
+  }  // "MLP(Linear(...), ReLU(), ...)"
 
  private:
   static MLPOptions validated(const MLPOptions& o) {

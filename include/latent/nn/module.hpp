@@ -96,10 +96,11 @@ class Module {
       const AnyTensor& src = sd.at(s.name);
       const AnyTensor dst = s.value();
       LATENT_CHECK(src.index() == dst.index(), StateError,
-                   "load_state_dict: '" + s.name + "' is " + dtype_of(src) + " in the state_dict, the module expects " + dtype_of(dst));
+                   "load_state_dict: '" + s.name + "' is " + dtype_of(src) + " in the state_dict, the module expects " +
+                       dtype_of(dst));
       LATENT_CHECK(shape_of(src) == shape_of(dst), StateError,
-                   "load_state_dict: '" + s.name + "' has shape " + shape_of(src).str() + " in the state_dict, the module expects " +
-                       shape_of(dst).str());
+                   "load_state_dict: '" + s.name + "' has shape " + shape_of(src).str() +
+                       " in the state_dict, the module expects " + shape_of(dst).str());
     }
     if (strict) {
       std::vector<std::string> unexpected;
@@ -108,7 +109,8 @@ class Module {
       std::string problems;
       if (!missing.empty()) problems += (missing.size() == 1 ? "missing key " : "missing keys ") + quoted_list(missing);
       if (!unexpected.empty())
-        problems += (problems.empty() ? "" : "; ") + std::string(unexpected.size() == 1 ? "unexpected key " : "unexpected keys ") +
+        problems += (problems.empty() ? "" : "; ") +
+                    std::string(unexpected.size() == 1 ? "unexpected key " : "unexpected keys ") +
                     quoted_list(unexpected);
       LATENT_CHECK(problems.empty(), StateError, "load_state_dict: " + problems);
     }
@@ -175,12 +177,16 @@ class Module {
     AnyTensor value() const { return real ? AnyTensor(*real) : AnyTensor(*index); }
     void copy_from(const AnyTensor& src) const {
       NoGradGuard no_grad;
-      if (real) real->copy_(std::get<Tensor<T>>(src));
-      else index->copy_(std::get<Tensor<std::int64_t>>(src));
+      if (real)
+        real->copy_(std::get<Tensor<T>>(src));
+      else
+        index->copy_(std::get<Tensor<std::int64_t>>(src));
     }
   };
 
-  static std::string join(const std::string& prefix, const std::string& name) { return prefix.empty() ? name : prefix + "." + name; }
+  static std::string join(const std::string& prefix, const std::string& name) {
+    return prefix.empty() ? name : prefix + "." + name;
+  }
   static std::string quoted_list(const std::vector<std::string>& names) {
     std::string s;
     for (std::size_t i = 0; i < names.size(); ++i) s += (i ? ", '" : "'") + names[i] + "'";
@@ -206,7 +212,8 @@ class Module {
     if (recurse)
       for (const auto& [name, child] : children_) child->collect_parameters(join(prefix, name), true, seen, out);
   }
-  void collect_buffers(const std::string& prefix, bool recurse, std::vector<std::pair<std::string, Tensor<T>>>& out) const {
+  void collect_buffers(const std::string& prefix, bool recurse,
+                       std::vector<std::pair<std::string, Tensor<T>>>& out) const {
     for (const auto& [name, b] : buffers_)
       if (b.defined()) out.emplace_back(join(prefix, name), b);
     if (recurse)
@@ -235,8 +242,10 @@ class Module {
     std::vector<StateSlot> slots;
     const_cast<Module*>(this)->collect_slots(prefix, slots);  // read-only use: values are detached views
     for (const auto& s : slots) {
-      if (s.real) sd.set(s.name, s.real->detach());
-      else sd.set(s.name, s.index->detach());
+      if (s.real)
+        sd.set(s.name, s.real->detach());
+      else
+        sd.set(s.name, s.index->detach());
     }
   }
 

@@ -33,10 +33,10 @@ class BatchNormBase : public UnaryModule<T> {
   const char* name_;
 
  public:
-  Tensor<T>& weight;               // undefined unless affine
-  Tensor<T>& bias;                 // undefined unless affine
-  Tensor<T>& running_mean;         // undefined unless track_running_stats
-  Tensor<T>& running_var;          // undefined unless track_running_stats
+  Tensor<T>& weight;                          // undefined unless affine
+  Tensor<T>& bias;                            // undefined unless affine
+  Tensor<T>& running_mean;                    // undefined unless track_running_stats
+  Tensor<T>& running_var;                     // undefined unless track_running_stats
   Tensor<std::int64_t>& num_batches_tracked;  // undefined unless track_running_stats
 
   BatchNormBase(const char* name, const BatchNormOptions& options)
@@ -44,16 +44,21 @@ class BatchNormBase : public UnaryModule<T> {
         name_(name),
         weight(this->register_parameter("weight", options.affine ? ones<T>({options.num_features}) : Tensor<T>())),
         bias(this->register_parameter("bias", options.affine ? zeros<T>({options.num_features}) : Tensor<T>())),
-        running_mean(this->register_buffer("running_mean", options.track_running_stats ? zeros<T>({options.num_features}) : Tensor<T>())),
-        running_var(this->register_buffer("running_var", options.track_running_stats ? ones<T>({options.num_features}) : Tensor<T>())),
-        num_batches_tracked(this->register_buffer(
-            "num_batches_tracked", options.track_running_stats ? zeros<std::int64_t>(Shape{}) : Tensor<std::int64_t>())) {}
+        running_mean(this->register_buffer(
+            "running_mean", options.track_running_stats ? zeros<T>({options.num_features}) : Tensor<T>())),
+        running_var(this->register_buffer("running_var",
+                                          options.track_running_stats ? ones<T>({options.num_features}) : Tensor<T>())),
+        num_batches_tracked(this->register_buffer("num_batches_tracked", options.track_running_stats
+                                                                             ? zeros<std::int64_t>(Shape{})
+                                                                             : Tensor<std::int64_t>())) {}
 
   const BatchNormOptions& options() const noexcept { return options_; }
   std::string repr() const override {
-    return std::string(name_) + "(" + std::to_string(options_.num_features) + ", eps=" + detail::double_str(options_.eps) +
+    return std::string(name_) + "(" + std::to_string(options_.num_features) +
+           ", eps=" + detail::double_str(options_.eps) +
            ", momentum=" + (options_.momentum ? detail::double_str(*options_.momentum) : std::string("None")) +
-           ", affine=" + detail::bool_str(options_.affine) + ", track_running_stats=" + detail::bool_str(options_.track_running_stats) + ")";
+           ", affine=" + detail::bool_str(options_.affine) +
+           ", track_running_stats=" + detail::bool_str(options_.track_running_stats) + ")";
   }
 
   /// Resets running_mean to 0, running_var to 1 and num_batches_tracked to 0.
@@ -66,11 +71,12 @@ class BatchNormBase : public UnaryModule<T> {
 
   Tensor<T> forward(const Tensor<T>& x) override {
     const bool rank_ok = x.rank() >= MinRank && x.rank() <= MaxRank;
-    LATENT_CHECK(rank_ok, ShapeError,
-                 repr() + ": input " + x.shape().str() + " must be " + (MaxRank == 4 ? "[N, C, H, W]" : "[N, C] or [N, C, L]"));
+    LATENT_CHECK(
+        rank_ok, ShapeError,
+        repr() + ": input " + x.shape().str() + " must be " + (MaxRank == 4 ? "[N, C, H, W]" : "[N, C] or [N, C, L]"));
     LATENT_CHECK(x.shape()[1] == options_.num_features, ShapeError,
-                 repr() + ": input " + x.shape().str() + " has " + std::to_string(x.shape()[1]) + " channels, expected " +
-                     std::to_string(options_.num_features));
+                 repr() + ": input " + x.shape().str() + " has " + std::to_string(x.shape()[1]) +
+                     " channels, expected " + std::to_string(options_.num_features));
     const bool training = this->is_training();
     double factor = 0.0;
     if (training && options_.track_running_stats) {
@@ -78,15 +84,18 @@ class BatchNormBase : public UnaryModule<T> {
       factor = options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(num_batches_tracked.data()[0]);
     }
     // As PyTorch: batch statistics in training or when no running statistics are tracked.
-    return batch_norm(x, running_mean, running_var, weight, bias, training || !options_.track_running_stats, factor, options_.eps);
+    return batch_norm(x, running_mean, running_var, weight, bias, training || !options_.track_running_stats, factor,
+                      options_.eps);
   }
 
  private:
   static BatchNormOptions validated(const char* name, const BatchNormOptions& o) {
     detail::check_positive(name, "num_features", o.num_features);
-    LATENT_CHECK(o.eps > 0.0, ValueError, std::string(name) + ": eps = " + detail::double_str(o.eps) + " must be positive");
-    LATENT_CHECK(!o.momentum || (*o.momentum >= 0.0 && *o.momentum <= 1.0), ValueError,
-                 std::string(name) + ": momentum = " + detail::double_str(o.momentum.value_or(0.0)) + " is not in [0, 1]");
+    LATENT_CHECK(o.eps > 0.0, ValueError,
+                 std::string(name) + ": eps = " + detail::double_str(o.eps) + " must be positive");
+    LATENT_CHECK(
+        !o.momentum || (*o.momentum >= 0.0 && *o.momentum <= 1.0), ValueError,
+        std::string(name) + ": momentum = " + detail::double_str(o.momentum.value_or(0.0)) + " is not in [0, 1]");
     return o;
   }
 };
@@ -123,25 +132,31 @@ class LayerNorm : public UnaryModule<T> {
 
   explicit LayerNorm(const LayerNormOptions& options)
       : options_(validated(options)),
-        weight(this->register_parameter("weight", options.elementwise_affine ? ones<T>(Shape(options.normalized_shape)) : Tensor<T>())),
-        bias(this->register_parameter("bias", options.elementwise_affine && options.bias ? zeros<T>(Shape(options.normalized_shape))
-                                                                                           : Tensor<T>())) {}
+        weight(this->register_parameter(
+            "weight", options.elementwise_affine ? ones<T>(Shape(options.normalized_shape)) : Tensor<T>())),
+        bias(this->register_parameter("bias", options.elementwise_affine && options.bias
+                                                  ? zeros<T>(Shape(options.normalized_shape))
+                                                  : Tensor<T>())) {}
 
   const LayerNormOptions& options() const noexcept { return options_; }
   std::string repr() const override {
     std::string s = "LayerNorm((";
-    for (std::size_t i = 0; i < options_.normalized_shape.size(); ++i) s += (i ? ", " : "") + std::to_string(options_.normalized_shape[i]);
+    for (std::size_t i = 0; i < options_.normalized_shape.size(); ++i)
+      s += (i ? ", " : "") + std::to_string(options_.normalized_shape[i]);
     if (options_.normalized_shape.size() == 1) s += ",";
-    return s + "), eps=" + detail::double_str(options_.eps) + ", elementwise_affine=" + detail::bool_str(options_.elementwise_affine) +
+    return s + "), eps=" + detail::double_str(options_.eps) +
+           ", elementwise_affine=" + detail::bool_str(options_.elementwise_affine) +
            (options_.elementwise_affine && !options_.bias ? ", bias=false" : "") + ")";
   }
 
   Tensor<T> forward(const Tensor<T>& x) override {
     const int n = static_cast<int>(options_.normalized_shape.size());
     bool ok = x.rank() >= n;
-    for (int i = 0; ok && i < n; ++i) ok = x.shape()[x.rank() - n + i] == options_.normalized_shape[static_cast<std::size_t>(i)];
-    LATENT_CHECK(ok, ShapeError, repr() + ": input " + x.shape().str() + " does not end with the normalized shape " +
-                                     Shape(options_.normalized_shape).str());
+    for (int i = 0; ok && i < n; ++i)
+      ok = x.shape()[x.rank() - n + i] == options_.normalized_shape[static_cast<std::size_t>(i)];
+    LATENT_CHECK(ok, ShapeError,
+                 repr() + ": input " + x.shape().str() + " does not end with the normalized shape " +
+                     Shape(options_.normalized_shape).str());
     return layer_norm(x, n, weight, bias, options_.eps);
   }
 
@@ -149,7 +164,8 @@ class LayerNorm : public UnaryModule<T> {
   static LayerNormOptions validated(const LayerNormOptions& o) {
     LATENT_CHECK(!o.normalized_shape.empty(), ValueError, "LayerNorm: normalized_shape is empty");
     for (index_t d : o.normalized_shape)
-      LATENT_CHECK(d > 0, ValueError, "LayerNorm: normalized_shape " + Shape(o.normalized_shape).str() + " has a non-positive size");
+      LATENT_CHECK(d > 0, ValueError,
+                   "LayerNorm: normalized_shape " + Shape(o.normalized_shape).str() + " has a non-positive size");
     LATENT_CHECK(o.eps > 0.0, ValueError, "LayerNorm: eps = " + detail::double_str(o.eps) + " must be positive");
     return o;
   }
@@ -184,8 +200,9 @@ class GroupNorm : public UnaryModule<T> {
   }
 
   Tensor<T> forward(const Tensor<T>& x) override {
-    LATENT_CHECK(x.rank() >= 2 && x.shape()[1] == options_.num_channels, ShapeError,
-                 repr() + ": input " + x.shape().str() + " must be [N, " + std::to_string(options_.num_channels) + ", ...]");
+    LATENT_CHECK(
+        x.rank() >= 2 && x.shape()[1] == options_.num_channels, ShapeError,
+        repr() + ": input " + x.shape().str() + " must be [N, " + std::to_string(options_.num_channels) + ", ...]");
     return group_norm(x, options_.num_groups, weight, bias, options_.eps);
   }
 
@@ -194,8 +211,8 @@ class GroupNorm : public UnaryModule<T> {
     detail::check_positive("GroupNorm", "num_groups", o.num_groups);
     detail::check_positive("GroupNorm", "num_channels", o.num_channels);
     LATENT_CHECK(o.num_channels % o.num_groups == 0, ValueError,
-                 "GroupNorm: num_channels = " + std::to_string(o.num_channels) + " is not divisible by num_groups = " +
-                     std::to_string(o.num_groups));
+                 "GroupNorm: num_channels = " + std::to_string(o.num_channels) +
+                     " is not divisible by num_groups = " + std::to_string(o.num_groups));
     LATENT_CHECK(o.eps > 0.0, ValueError, "GroupNorm: eps = " + detail::double_str(o.eps) + " must be positive");
     return o;
   }

@@ -265,13 +265,19 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
 }
 
 namespace ops_detail {
-// pow(a, b) with tensor exponent: da = g b a^(b-1), db = g y ln a
+// pow(a, b) with tensor exponent: da = g b a^(b-1), db = g y ln a. As in PyTorch, da = 0 where b = 0 and
+// db = 0 where a = 0 and b >= 0 (the formulas give 0 · ∞ there; 0^b is flat in b).
 template <class T>
 void pow_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& a = n.inputs[0];
   const Tensor<T>& b = n.inputs[1];
-  if (n.needs_grad(0)) grads[0] = sum_to(mul(g, mul(b, pow(a, add_scalar(b, T(-1))))), a.shape());
-  if (n.needs_grad(1)) grads[1] = sum_to(mul(g, mul(n.output_tensor(), unary_op(Unary::log, a, "log"))), b.shape());
+  const Tensor<T> zero = scalar_tensor<T>(T(0));
+  if (n.needs_grad(0))
+    grads[0] = sum_to(mul(g, where(unary_scalar_raw(UnaryScalar::eq, b, T(0)), zero, mul(b, pow(a, add_scalar(b, T(-1)))))), a.shape());
+  if (n.needs_grad(1)) {
+    const Tensor<T> flat = mul(unary_scalar_raw(UnaryScalar::eq, a, T(0)), unary_scalar_raw(UnaryScalar::ge, b, T(0)));
+    grads[1] = sum_to(mul(g, where(flat, zero, mul(n.output_tensor(), unary_op(Unary::log, a, "log")))), b.shape());
+  }
 }
 }  // namespace ops_detail
 

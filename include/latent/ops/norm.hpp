@@ -72,6 +72,8 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
   const index_t C = x.shape()[1];
   for (const Tensor<T>* t : {&running_mean, &running_var, &weight, &bias})
     if (t->defined()) check_same_shape("batch_norm", "parameter", t->shape(), "channels", Shape{C});
+  LATENT_CHECK(running_mean.defined() == running_var.defined(), ValueError,
+               "batch_norm: running_mean and running_var must be given together (or neither)");
   Dims dims{0};
   for (int d = 2; d < x.rank(); ++d) dims.push_back(d);
   Tensor<T> y;

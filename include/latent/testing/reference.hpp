@@ -24,7 +24,8 @@ namespace detail {
 }
 
 /// The value text of `'key': <value>` in the header dictionary, up to the next top-level comma/brace.
-inline std::string npy_field(const std::string& path, const std::string& header, std::size_t header_offset, const std::string& key) {
+inline std::string npy_field(const std::string& path, const std::string& header, std::size_t header_offset,
+                             const std::string& key) {
   const std::string quoted = "'" + key + "'";
   std::size_t k = header.find(quoted);
   if (k == std::string::npos) npy_error(path, header_offset, "header has no '" + key + "' field: " + header);
@@ -36,9 +37,12 @@ inline std::string npy_field(const std::string& path, const std::string& header,
   int depth = 0;
   for (; i < header.size(); ++i) {
     const char c = header[i];
-    if (c == '(') ++depth;
-    else if (c == ')') --depth;
-    else if ((c == ',' || c == '}') && depth == 0) break;
+    if (c == '(')
+      ++depth;
+    else if (c == ')')
+      --depth;
+    else if ((c == ',' || c == '}') && depth == 0)
+      break;
   }
   if (depth != 0 || i == header.size()) npy_error(path, header_offset + start, "unterminated value of '" + key + "'");
   return header.substr(start, i - start);
@@ -58,7 +62,8 @@ inline AnyTensor load_npy_any(const std::string& path) {
   if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
     detail::npy_error(path, 0, "not a .npy file (no \\x93NUMPY magic)");
   const unsigned major = byte(6);
-  if (major < 1 || major > 3) detail::npy_error(path, 6, "unsupported format version " + std::to_string(major) + "." + std::to_string(byte(7)));
+  if (major < 1 || major > 3)
+    detail::npy_error(path, 6, "unsupported format version " + std::to_string(major) + "." + std::to_string(byte(7)));
   std::size_t header_len = 0, header_offset = 10;
   if (major == 1) {
     header_len = byte(8) | (std::size_t{byte(9)} << 8);
@@ -68,15 +73,20 @@ inline AnyTensor load_npy_any(const std::string& path) {
     header_offset = 12;
   }
   if (header_offset + header_len > bytes.size())
-    detail::npy_error(path, 8, "header length " + std::to_string(header_len) + " runs past the end of the file (" + std::to_string(bytes.size()) + " bytes)");
+    detail::npy_error(path, 8,
+                      "header length " + std::to_string(header_len) + " runs past the end of the file (" +
+                          std::to_string(bytes.size()) + " bytes)");
   const std::string header(bytes.data() + header_offset, header_len);
-  if (header.empty() || header.front() != '{') detail::npy_error(path, header_offset, "header is not a dictionary: " + header);
+  if (header.empty() || header.front() != '{')
+    detail::npy_error(path, header_offset, "header is not a dictionary: " + header);
 
   const std::string descr = detail::npy_field(path, header, header_offset, "descr");
   const std::string fortran = detail::npy_field(path, header, header_offset, "fortran_order");
   const std::string shape_text = detail::npy_field(path, header, header_offset, "shape");
   if (fortran != "False")
-    detail::npy_error(path, header_offset, "fortran_order is " + fortran + "; only C-order arrays are supported (save np.ascontiguousarray(a))");
+    detail::npy_error(
+        path, header_offset,
+        "fortran_order is " + fortran + "; only C-order arrays are supported (save np.ascontiguousarray(a))");
 
   // "(2, 3)", "(5,)", "()"
   if (shape_text.size() < 2 || shape_text.front() != '(' || shape_text.back() != ')')
@@ -91,23 +101,30 @@ inline AnyTensor load_npy_any(const std::string& path) {
       std::size_t j = i;
       while (j < inner.size() && inner[j] >= '0' && inner[j] <= '9') ++j;
       if (j == i) detail::npy_error(path, header_offset, "shape " + shape_text + " has a non-integer entry");
-      if (shape.rank() == Shape::max_rank) detail::npy_error(path, header_offset, "shape " + shape_text + " has more than LATENT_MAX_RANK dimensions");
+      if (shape.rank() == Shape::max_rank)
+        detail::npy_error(path, header_offset, "shape " + shape_text + " has more than LATENT_MAX_RANK dimensions");
       shape.push_back(std::stoll(inner.substr(i, j - i)));
       i = j;
     }
   }
 
   std::size_t item = 0;
-  if (descr == "'<f4'") item = 4;
-  else if (descr == "'<f8'") item = 8;
-  else if (descr == "'<i8'") item = 8;
-  else detail::npy_error(path, header_offset, "dtype " + descr + " is not supported (float32 '<f4', float64 '<f8' or int64 '<i8')");
+  if (descr == "'<f4'")
+    item = 4;
+  else if (descr == "'<f8'")
+    item = 8;
+  else if (descr == "'<i8'")
+    item = 8;
+  else
+    detail::npy_error(path, header_offset,
+                      "dtype " + descr + " is not supported (float32 '<f4', float64 '<f8' or int64 '<i8')");
 
   const std::size_t data_offset = header_offset + header_len;
   const std::size_t expected = static_cast<std::size_t>(shape.numel()) * item;
   if (bytes.size() - data_offset != expected)
-    detail::npy_error(path, data_offset, "data has " + std::to_string(bytes.size() - data_offset) + " bytes, shape " + shape.str() + " of " +
-                                             descr + " needs " + std::to_string(expected));
+    detail::npy_error(path, data_offset,
+                      "data has " + std::to_string(bytes.size() - data_offset) + " bytes, shape " + shape.str() +
+                          " of " + descr + " needs " + std::to_string(expected));
 
   auto fill = [&](auto tag) -> AnyTensor {
     using T = decltype(tag);
@@ -125,7 +142,8 @@ template <Element T>
 Tensor<T> load_npy(const std::string& path) {
   const AnyTensor t = load_npy_any(path);
   if (!std::holds_alternative<Tensor<T>>(t))
-    throw IoError("load_npy: " + path + ": holds " + dtype_of(t) + " " + shape_of(t).str() + ", expected " + type_name<T>());
+    throw IoError("load_npy: " + path + ": holds " + dtype_of(t) + " " + shape_of(t).str() + ", expected " +
+                  type_name<T>());
   return std::get<Tensor<T>>(t);
 }
 
@@ -164,7 +182,8 @@ inline std::string num(double v) {
 /// NaN). The report names `what`, the count of mismatches, the largest errors and the first few
 /// mismatching elements with their multi-indices.
 template <Scalar T>
-CompareResult compare(const Tensor<T>& actual, const Tensor<T>& expected, const CompareOptions& o = {}, const std::string& what = "tensor") {
+CompareResult compare(const Tensor<T>& actual, const Tensor<T>& expected, const CompareOptions& o = {},
+                      const std::string& what = "tensor") {
   CompareResult r;
   if (!(actual.shape() == expected.shape())) {
     r.report = what + ": shape " + actual.shape().str() + ", expected " + expected.shape().str();
@@ -178,24 +197,26 @@ CompareResult compare(const Tensor<T>& actual, const Tensor<T>& expected, const 
     const double av = static_cast<double>(a[i]), ev = static_cast<double>(e[i]);
     const double err = std::abs(av - ev);
     bool bad;
-    if (std::isnan(av) || std::isnan(ev)) bad = std::isnan(av) != std::isnan(ev);
-    else bad = !(err <= o.atol + o.rtol * std::abs(ev));
+    if (std::isnan(av) || std::isnan(ev))
+      bad = std::isnan(av) != std::isnan(ev);
+    else
+      bad = !(err <= o.atol + o.rtol * std::abs(ev));
     if (!std::isnan(err)) {
       r.max_abs_error = std::max(r.max_abs_error, err);
       if (ev != 0) r.max_rel_error = std::max(r.max_rel_error, err / std::abs(ev));
     }
     if (bad) {
       if (r.mismatches < o.max_reported)
-        listed += "\n  at " + detail::index_str(i, actual.shape()) + ": actual " + detail::num(av) + ", expected " + detail::num(ev) +
-                  " (abs error " + detail::num(err) + ")";
+        listed += "\n  at " + detail::index_str(i, actual.shape()) + ": actual " + detail::num(av) + ", expected " +
+                  detail::num(ev) + " (abs error " + detail::num(err) + ")";
       ++r.mismatches;
     }
   }
   r.ok = r.mismatches == 0;
   if (!r.ok)
-    r.report = what + ": " + std::to_string(r.mismatches) + " of " + std::to_string(actual.numel()) + " elements differ (rtol " +
-               detail::num(o.rtol) + ", atol " + detail::num(o.atol) + "; max abs error " + detail::num(r.max_abs_error) +
-               ", max rel error " + detail::num(r.max_rel_error) + ")" + listed;
+    r.report = what + ": " + std::to_string(r.mismatches) + " of " + std::to_string(actual.numel()) +
+               " elements differ (rtol " + detail::num(o.rtol) + ", atol " + detail::num(o.atol) + "; max abs error " +
+               detail::num(r.max_abs_error) + ", max rel error " + detail::num(r.max_rel_error) + ")" + listed;
   return r;
 }
 
