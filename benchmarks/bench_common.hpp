@@ -59,7 +59,12 @@ Timing measure(Fn&& fn, int warmup, int samples, int batch) {
     for (int i = 0; i < batch; ++i) fn();
     per_call.push_back(std::chrono::duration<double>(clock::now() - start).count() / batch);
   }
-  return {quantile(per_call, 0.5), quantile(per_call, 0.25), quantile(per_call, 0.75), quantile(per_call, 0), samples, batch};
+  return {quantile(per_call, 0.5),
+          quantile(per_call, 0.25),
+          quantile(per_call, 0.75),
+          quantile(per_call, 0),
+          samples,
+          batch};
 }
 
 /// Like measure(), with the batch chosen so that one sample lasts about `sample_seconds` (timed on a
@@ -114,8 +119,8 @@ inline double peak_rss_mib() {
 
 /// The line every executable prints in --peak-memory mode (parsed by scripts/bench).
 inline void print_peak_memory(const char* impl, const std::string& workload, int steps) {
-  std::printf("{\"impl\": \"%s\", \"workload\": \"%s\", \"steps\": %d, \"peak_rss_mib\": %.1f}\n", impl, workload.c_str(), steps,
-              peak_rss_mib());
+  std::printf("{\"impl\": \"%s\", \"workload\": \"%s\", \"steps\": %d, \"peak_rss_mib\": %.1f}\n", impl,
+              workload.c_str(), steps, peak_rss_mib());
 }
 
 /// Command-line options the benchmark executables take besides Google Benchmark's own.
@@ -145,10 +150,14 @@ inline bool parse_options(int& argc, char** argv, Options& o) {
     };
     std::string value;
     try {
-      if (take("threads", value)) o.threads = std::stoi(value);
-      else if (take("peak-memory", value)) o.peak_memory = value;
-      else if (take("steps", value)) o.steps = std::stoi(value);
-      else argv[out++] = argv[i];
+      if (take("threads", value))
+        o.threads = std::stoi(value);
+      else if (take("peak-memory", value))
+        o.peak_memory = value;
+      else if (take("steps", value))
+        o.steps = std::stoi(value);
+      else
+        argv[out++] = argv[i];
     } catch (const std::exception&) {
       std::fprintf(stderr, "bad value '%s' for %s\n", value.c_str(), arg.c_str());
       return false;

@@ -3,8 +3,8 @@
 // measured by a register-only loop, the ceiling the GEMM figures are read against ("x% of peak").
 #include <immintrin.h>
 
-#include <latent/latent.hpp>
 #include <latent/kernels/gemm.hpp>
+#include <latent/latent.hpp>
 
 #include "bench_common.hpp"
 
@@ -86,7 +86,9 @@ void sgemm_args(benchmark::internal::Benchmark* b) {
   b->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 }
 
-double sgemm_flops(latent::index_t n) { return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n); }
+double sgemm_flops(latent::index_t n) {
+  return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
+}
 
 /// Through the differentiable matmul op, as a user's code calls it (allocation of C included).
 void W6_sgemm(benchmark::State& state) {
@@ -94,7 +96,9 @@ void W6_sgemm(benchmark::State& state) {
   latent::Rng rng(0);
   const auto a = latent::randn<float>({n, n}, rng), b = latent::randn<float>({n, n}, rng);
   auto run = [&] { benchmark::DoNotOptimize(latent::matmul(a, b).data()); };
-  for (auto _ : state) latent_bench::report(state, latent_bench::measure_calibrated(run, 2, micro_samples, gemm_sample_seconds), sgemm_flops(n));
+  for (auto _ : state)
+    latent_bench::report(state, latent_bench::measure_calibrated(run, 2, micro_samples, gemm_sample_seconds),
+                         sgemm_flops(n));
 }
 BENCHMARK(W6_sgemm)->Apply(sgemm_args);
 
@@ -108,7 +112,9 @@ void W6_sgemm_kernel(benchmark::State& state) {
     latent::kernels::gemm(false, false, n, n, n, 1.0f, a.data(), b.data(), 0.0f, c.data());
     benchmark::ClobberMemory();
   };
-  for (auto _ : state) latent_bench::report(state, latent_bench::measure_calibrated(run, 2, micro_samples, gemm_sample_seconds), sgemm_flops(n));
+  for (auto _ : state)
+    latent_bench::report(state, latent_bench::measure_calibrated(run, 2, micro_samples, gemm_sample_seconds),
+                         sgemm_flops(n));
 }
 BENCHMARK(W6_sgemm_kernel)->Apply(sgemm_args);
 
@@ -122,10 +128,13 @@ void W6_sgemm_cblas(benchmark::State& state) {
   auto c = latent::zeros<float>({n, n});
   const auto ni = static_cast<int>(n);
   auto run = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, a.data(), ni, b.data(), ni, 0.0f, c.data(), ni);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, a.data(), ni, b.data(), ni, 0.0f, c.data(),
+                ni);
     benchmark::ClobberMemory();
   };
-  for (auto _ : state) latent_bench::report(state, latent_bench::measure_calibrated(run, 2, micro_samples, gemm_sample_seconds), sgemm_flops(n));
+  for (auto _ : state)
+    latent_bench::report(state, latent_bench::measure_calibrated(run, 2, micro_samples, gemm_sample_seconds),
+                         sgemm_flops(n));
 }
 BENCHMARK(W6_sgemm_cblas)->Apply(sgemm_args);
 #endif

@@ -17,7 +17,8 @@ bool run_workload(const std::string& name, int steps);  // workloads.cpp
 int main(int argc, char** argv) {
   latent_bench::Options options;
   if (!latent_bench::parse_options(argc, argv, options)) {
-    std::fprintf(stderr, "usage: %s [--threads=N] [--peak-memory=W1|W4|idle [--steps=N]] [benchmark options]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--threads=N] [--peak-memory=W1|W4|idle [--steps=N]] [benchmark options]\n",
+                 argv[0]);
     return 2;
   }
   latent::set_num_threads(options.threads);

@@ -39,7 +39,8 @@ void overhead_fwd(benchmark::State& state) {
   const Op op;
   auto run = [&] { benchmark::DoNotOptimize(op(a, b).data()); };
   for (auto _ : state)
-    latent_bench::report(state, latent_bench::measure_calibrated(run, 100, latent_bench::micro_samples, latent_bench::overhead_sample_seconds));
+    latent_bench::report(state, latent_bench::measure_calibrated(run, 100, latent_bench::micro_samples,
+                                                                 latent_bench::overhead_sample_seconds));
 }
 
 template <class Op>
@@ -52,18 +53,29 @@ void overhead_fwd_bwd(benchmark::State& state) {
   const Tensor<float> seed = latent::ones<float>(op(a.detach(), b.detach()).shape());
   auto run = [&] {
     const Tensor<float> y = op(a, b);
-    if (y.rank() == 0) y.backward();
-    else y.backward(seed);
+    if (y.rank() == 0)
+      y.backward();
+    else
+      y.backward(seed);
     a.set_grad(Tensor<float>());  // as optimizer.zero_grad(set_to_none=True)
     b.set_grad(Tensor<float>());
   };
   for (auto _ : state)
-    latent_bench::report(state, latent_bench::measure_calibrated(run, 100, latent_bench::micro_samples, latent_bench::overhead_sample_seconds));
+    latent_bench::report(state, latent_bench::measure_calibrated(run, 100, latent_bench::micro_samples,
+                                                                 latent_bench::overhead_sample_seconds));
 }
 
-#define LATENT_OVERHEAD_BENCHMARKS(name, Op)                                                                  \
-  BENCHMARK(overhead_fwd<Op>)->Name("overhead_" name "_fwd")->UseManualTime()->Iterations(1)->Unit(benchmark::kNanosecond); \
-  BENCHMARK(overhead_fwd_bwd<Op>)->Name("overhead_" name "_fwd_bwd")->UseManualTime()->Iterations(1)->Unit(benchmark::kNanosecond)
+#define LATENT_OVERHEAD_BENCHMARKS(name, Op) \
+  BENCHMARK(overhead_fwd<Op>)                \
+      ->Name("overhead_" name "_fwd")        \
+      ->UseManualTime()                      \
+      ->Iterations(1)                        \
+      ->Unit(benchmark::kNanosecond);        \
+  BENCHMARK(overhead_fwd_bwd<Op>)            \
+      ->Name("overhead_" name "_fwd_bwd")    \
+      ->UseManualTime()                      \
+      ->Iterations(1)                        \
+      ->Unit(benchmark::kNanosecond)
 
 LATENT_OVERHEAD_BENCHMARKS("add", AddOp);
 LATENT_OVERHEAD_BENCHMARKS("mul", MulOp);

@@ -1,7 +1,7 @@
 // Training-step workloads of BENCHMARKS.md, written with latent's public API as a user would:
 //   W1_vae_step   MLP VAE on 784-dim inputs (batch 128): forward, summed BCE + KL, backward, Adam step
 //   W4_ddpm_step  DDPM ε-prediction on 2-D points (batch 256): sample t and ε, build x_t and the time
-//                 embedding, forward, MSE, backward, Adam step (tiny: framework overhead dominates)
+//                 embedding, forward, MSE, backward, Adam step (small layers: per-op costs show)
 // Figures: median ms per step over the timed steps after 5 warm-up steps (bench_common.hpp), reported as the
 // benchmark's time and the counter median_ms. compare/torch_workloads.{cpp,py} are the LibTorch and PyTorch twins.
 #include <cmath>
@@ -18,8 +18,8 @@
 namespace latent_bench {
 namespace {
 
-using latent::Tensor;
 using latent::index_t;
+using latent::Tensor;
 
 // ---- W1: MLP VAE ------------------------------------------------------------------------------------------------
 // PyTorch's examples/vae: 784 → 400 (ReLU) → μ, log σ² (20 each); 20 → 400 (ReLU) → 784 (sigmoid).
@@ -42,7 +42,8 @@ class Vae : public latent::nn::Module<float> {
   Tensor<float> loss(const Tensor<float>& x, latent::Rng& rng) {
     const Tensor<float> h = latent::relu(fc1(x));
     const Tensor<float> mu = fc21(h), logvar = fc22(h);
-    const Tensor<float> z = latent::add(mu, latent::mul(latent::randn_like(mu, rng), latent::exp(latent::mul_scalar(logvar, 0.5f))));
+    const Tensor<float> z =
+        latent::add(mu, latent::mul(latent::randn_like(mu, rng), latent::exp(latent::mul_scalar(logvar, 0.5f))));
     const Tensor<float> recon = latent::sigmoid(fc4(latent::relu(fc3(z))));
     return latent::add(latent::binary_cross_entropy(recon, x, latent::Reduction::sum), latent::kl_normal(mu, logvar));
   }
@@ -52,7 +53,8 @@ class Vae : public latent::nn::Module<float> {
 
 class W1VaeStep {
  public:
-  W1VaeStep() : rng_(0), model_(rng_), x_(latent::rand<float>({128, 784}, rng_)), opt_(model_.parameters(), {.lr = 1e-3}) {}
+  W1VaeStep()
+      : rng_(0), model_(rng_), x_(latent::rand<float>({128, 784}, rng_)), opt_(model_.parameters(), {.lr = 1e-3}) {}
 
   float step() {
     const Tensor<float> loss = model_.loss(x_, rng_);
@@ -110,7 +112,8 @@ class W4DdpmStep {
       sqrt_one_minus_alpha_bar_.data()[i] = static_cast<float>(std::sqrt(1 - alpha_bar));
     }
     for (index_t i = 0; i < half_dim; ++i)
-      freqs_.data()[i] = static_cast<float>(std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half_dim)));
+      freqs_.data()[i] =
+          static_cast<float>(std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half_dim)));
   }
 
   float step() {
@@ -143,7 +146,8 @@ template <class Workload>
 void run_steps(benchmark::State& state, int samples) {
   Workload w;
   float loss = 0;
-  for (auto _ : state) latent_bench::report(state, latent_bench::measure([&] { loss = w.step(); }, workload_warmup, samples, 1));
+  for (auto _ : state)
+    latent_bench::report(state, latent_bench::measure([&] { loss = w.step(); }, workload_warmup, samples, 1));
   state.counters["loss"] = loss;
 }
 

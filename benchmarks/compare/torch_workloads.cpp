@@ -84,7 +84,9 @@ class W4DdpmStep {
     const auto alpha_bar = torch::cumprod(1 - betas, 0);
     sqrt_alpha_bar_ = alpha_bar.sqrt().to(torch::kFloat);
     sqrt_one_minus_alpha_bar_ = (1 - alpha_bar).sqrt().to(torch::kFloat);
-    freqs_ = torch::exp(-std::log(10000.0) * torch::arange(half_dim, torch::kFloat64) / half_dim).to(torch::kFloat).unsqueeze(0);
+    freqs_ = torch::exp(-std::log(10000.0) * torch::arange(half_dim, torch::kFloat64) / half_dim)
+                 .to(torch::kFloat)
+                 .unsqueeze(0);
   }
 
   float step() {
@@ -115,7 +117,8 @@ template <class Workload>
 void run_steps(benchmark::State& state, int samples) {
   Workload w;
   float loss = 0;
-  for (auto _ : state) latent_bench::report(state, latent_bench::measure([&] { loss = w.step(); }, workload_warmup, samples, 1));
+  for (auto _ : state)
+    latent_bench::report(state, latent_bench::measure([&] { loss = w.step(); }, workload_warmup, samples, 1));
   state.counters["loss"] = loss;
 }
 
@@ -132,9 +135,11 @@ void W6_sgemm(benchmark::State& state) {
   auto run = [&] { benchmark::DoNotOptimize(torch::mm(a, b).data_ptr()); };
   const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
   for (auto _ : state)
-    latent_bench::report(state, latent_bench::measure_calibrated(run, 2, micro_samples, latent_bench::gemm_sample_seconds), flops);
+    latent_bench::report(
+        state, latent_bench::measure_calibrated(run, 2, micro_samples, latent_bench::gemm_sample_seconds), flops);
 }
-BENCHMARK(W6_sgemm)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(W6_sgemm)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->UseManualTime()->Iterations(1)->Unit(
+    benchmark::kMicrosecond);
 
 // ---- per-op overhead on 1-element tensors -------------------------------------------------------------------------
 template <class Op>
@@ -143,7 +148,8 @@ void overhead_fwd(benchmark::State& state, Op op, bool matrix) {
   const auto a = torch::full(shape, 0.5), b = torch::full(shape, 2.0);
   auto run = [&] { benchmark::DoNotOptimize(op(a, b).data_ptr()); };
   for (auto _ : state)
-    latent_bench::report(state, latent_bench::measure_calibrated(run, 100, micro_samples, latent_bench::overhead_sample_seconds));
+    latent_bench::report(
+        state, latent_bench::measure_calibrated(run, 100, micro_samples, latent_bench::overhead_sample_seconds));
 }
 
 template <class Op>
@@ -153,33 +159,43 @@ void overhead_fwd_bwd(benchmark::State& state, Op op, bool matrix, bool binary) 
   const auto seed = torch::ones_like(op(a.detach(), b.detach()));
   auto run = [&] {
     const auto y = op(a, b);
-    if (y.dim() == 0) y.backward();
-    else y.backward(seed);
+    if (y.dim() == 0)
+      y.backward();
+    else
+      y.backward(seed);
     a.mutable_grad().reset();  // as zero_grad(set_to_none=True)
     b.mutable_grad().reset();
   };
   for (auto _ : state)
-    latent_bench::report(state, latent_bench::measure_calibrated(run, 100, micro_samples, latent_bench::overhead_sample_seconds));
+    latent_bench::report(
+        state, latent_bench::measure_calibrated(run, 100, micro_samples, latent_bench::overhead_sample_seconds));
 }
 
 template <class Op>
 void register_overhead(const std::string& name, Op op, bool matrix, bool binary) {
-  benchmark::RegisterBenchmark(("overhead_" + name + "_fwd").c_str(), [=](benchmark::State& s) { overhead_fwd(s, op, matrix); })
+  benchmark::RegisterBenchmark(("overhead_" + name + "_fwd").c_str(),
+                               [=](benchmark::State& s) { overhead_fwd(s, op, matrix); })
       ->UseManualTime()
       ->Iterations(1)
       ->Unit(benchmark::kNanosecond);
-  benchmark::RegisterBenchmark(("overhead_" + name + "_fwd_bwd").c_str(), [=](benchmark::State& s) { overhead_fwd_bwd(s, op, matrix, binary); })
+  benchmark::RegisterBenchmark(("overhead_" + name + "_fwd_bwd").c_str(),
+                               [=](benchmark::State& s) { overhead_fwd_bwd(s, op, matrix, binary); })
       ->UseManualTime()
       ->Iterations(1)
       ->Unit(benchmark::kNanosecond);
 }
 
 void register_overheads() {
-  register_overhead("add", [](const torch::Tensor& a, const torch::Tensor& b) { return torch::add(a, b); }, false, true);
-  register_overhead("mul", [](const torch::Tensor& a, const torch::Tensor& b) { return torch::mul(a, b); }, false, true);
-  register_overhead("relu", [](const torch::Tensor& a, const torch::Tensor&) { return torch::relu(a); }, false, false);
-  register_overhead("matmul", [](const torch::Tensor& a, const torch::Tensor& b) { return torch::matmul(a, b); }, true, true);
-  register_overhead("sum", [](const torch::Tensor& a, const torch::Tensor&) { return torch::sum(a); }, false, false);
+  register_overhead(
+      "add", [](const torch::Tensor& a, const torch::Tensor& b) { return torch::add(a, b); }, false, true);
+  register_overhead(
+      "mul", [](const torch::Tensor& a, const torch::Tensor& b) { return torch::mul(a, b); }, false, true);
+  register_overhead(
+      "relu", [](const torch::Tensor& a, const torch::Tensor&) { return torch::relu(a); }, false, false);
+  register_overhead(
+      "matmul", [](const torch::Tensor& a, const torch::Tensor& b) { return torch::matmul(a, b); }, true, true);
+  register_overhead(
+      "sum", [](const torch::Tensor& a, const torch::Tensor&) { return torch::sum(a); }, false, false);
 }
 
 bool run_workload(const std::string& name, int steps) {
@@ -197,7 +213,8 @@ bool run_workload(const std::string& name, int steps) {
 int main(int argc, char** argv) {
   latent_bench::Options options;
   if (!latent_bench::parse_options(argc, argv, options)) {
-    std::fprintf(stderr, "usage: %s [--threads=N] [--peak-memory=W1|W4|idle [--steps=N]] [benchmark options]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--threads=N] [--peak-memory=W1|W4|idle [--steps=N]] [benchmark options]\n",
+                 argv[0]);
     return 2;
   }
   torch::set_num_threads(options.threads);

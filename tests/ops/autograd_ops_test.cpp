@@ -24,7 +24,10 @@ std::vector<std::pair<std::string, std::function<Tensor<double>(const Tensor<dou
   const auto classes = from_vector<std::int64_t>({0, 2, 1, 2});
   return {
       {"add", [](const Tensor<double>& x) { return add(x, x); }},
-      {"mul broadcast", [](const Tensor<double>& x) { return mul(x, from_vector<double>({1, 2, 3})); }},
+      {"mul broadcast",
+       [](const Tensor<double>& x) {
+         return mul(x, from_vector<double>({1, 2, 3}));
+       }},
       {"pow", [](const Tensor<double>& x) { return pow(x, 3.0); }},
       {"exp", [](const Tensor<double>& x) { return exp(x); }},
       {"gelu", [](const Tensor<double>& x) { return gelu(x); }},
@@ -41,17 +44,30 @@ std::vector<std::pair<std::string, std::function<Tensor<double>(const Tensor<dou
       {"max", [](const Tensor<double>& x) { return max(x, 0); }},
       {"permute", [](const Tensor<double>& x) { return transpose(x, 0, 1); }},
       {"narrow", [](const Tensor<double>& x) { return narrow(x, 1, 1, 2); }},
-      {"gather", [](const Tensor<double>& x) { return gather(x, 1, from_vector<std::int64_t>({0, 2, 1, 1}, {4, 1})); }},
-      {"cat", [](const Tensor<double>& x) { return cat({x, x}, 1); }},
+      {"gather",
+       [](const Tensor<double>& x) {
+         return gather(x, 1, from_vector<std::int64_t>({0, 2, 1, 1}, {4, 1}));
+       }},
+      {"cat",
+       [](const Tensor<double>& x) {
+         return cat({x, x}, 1);
+       }},
       {"matmul", [](const Tensor<double>& x) { return matmul(x, transpose(x, 0, 1)); }},
       {"linear", [w, b](const Tensor<double>& x) { return linear(x, w, b); }},
       {"softmax", [](const Tensor<double>& x) { return softmax(x, 1); }},
       {"log_softmax", [](const Tensor<double>& x) { return log_softmax(x, 0); }},
       {"layer_norm", [](const Tensor<double>& x) { return layer_norm(x, 1); }},
       {"batch_norm", [](const Tensor<double>& x) { return batch_norm(x, {}, {}, {}, {}, true); }},
-      {"cross_entropy", [classes](const Tensor<double>& x) { return cross_entropy(x, classes, {.label_smoothing = 0.1}); }},
-      {"bce_with_logits", [](const Tensor<double>& x) { return binary_cross_entropy_with_logits(x, zeros<double>({4, 3})); }},
-      {"mse", [](const Tensor<double>& x) { return mse_loss(x, ones<double>({4, 3})); }},
+      {"cross_entropy",
+       [classes](const Tensor<double>& x) { return cross_entropy(x, classes, {.label_smoothing = 0.1}); }},
+      {"bce_with_logits",
+       [](const Tensor<double>& x) {
+         return binary_cross_entropy_with_logits(x, zeros<double>({4, 3}));
+       }},
+      {"mse",
+       [](const Tensor<double>& x) {
+         return mse_loss(x, ones<double>({4, 3}));
+       }},
   };
 }
 /// A scalar from any output, weighting its elements so that no gradient is trivially zero.
@@ -68,20 +84,23 @@ TEST_CASE("gradients of leaves accumulate over two backward passes through every
     const auto once = x.grad().clone_detached();
     weighted_sum(op(x)).backward();
     bool doubled = true;
-    for (index_t i = 0; i < once.numel(); ++i) doubled = doubled && x.grad().data()[i] == Approx(2 * once.data()[i]).epsilon(1e-14);
+    for (index_t i = 0; i < once.numel(); ++i)
+      doubled = doubled && x.grad().data()[i] == Approx(2 * once.data()[i]).epsilon(1e-14);
     CHECK(doubled);
   }
 }
 
 TEST_CASE("the plain backward and the create_graph backward of every op agree", "[ops][autograd]") {
-  // Activations use a fused kernel when no graph is built and composable ops otherwise: both must give the same numbers.
+  // Activations use a fused kernel when no graph is built and composable ops otherwise: both must give the same
+  // numbers.
   for (const auto& [name, op] : op_zoo()) {
     INFO(name);
     auto x = uniform({4, 3}, 2).set_requires_grad();
     const auto plain = grad<double>({weighted_sum(op(x))}, {x})[0];
     const auto with_graph = grad<double>({weighted_sum(op(x))}, {x}, {}, true)[0];
     bool same = true;
-    for (index_t i = 0; i < plain.numel(); ++i) same = same && plain.data()[i] == Approx(with_graph.data()[i]).epsilon(1e-12).margin(1e-14);
+    for (index_t i = 0; i < plain.numel(); ++i)
+      same = same && plain.data()[i] == Approx(with_graph.data()[i]).epsilon(1e-12).margin(1e-14);
     CHECK(same);
   }
 }
@@ -91,9 +110,9 @@ TEST_CASE("create_graph gives gradients with a grad_fn; a plain backward gives n
     INFO(name);
     auto x = uniform({4, 3}, 3).set_requires_grad();
     const auto g = grad<double>({weighted_sum(op(x))}, {x}, {}, true)[0];
-    const bool linear_in_x = name == "add" || name == "mul broadcast" || name == "sum" || name == "permute" || name == "narrow" ||
-                             name == "gather" || name == "cat" || name == "relu" || name == "leaky_relu" || name == "max" ||
-                             name == "linear";
+    const bool linear_in_x = name == "add" || name == "mul broadcast" || name == "sum" || name == "permute" ||
+                             name == "narrow" || name == "gather" || name == "cat" || name == "relu" ||
+                             name == "leaky_relu" || name == "max" || name == "linear";
     // ops that are linear (or piecewise linear) in x have a constant gradient: it may or may not carry history
     if (!linear_in_x) {
       CHECK(g.requires_grad());
@@ -156,7 +175,8 @@ TEST_CASE("NoGradGuard: no op records history, and recording resumes after the s
   }
 }
 
-TEST_CASE("a WGAN-GP penalty has the right gradient with respect to the critic's weights", "[ops][autograd][gradcheck]") {
+TEST_CASE("a WGAN-GP penalty has the right gradient with respect to the critic's weights",
+          "[ops][autograd][gradcheck]") {
   // D(x) = linear(leaky_relu(linear(x, W1, b1), 0.2), W2, b2); penalty = mean_i (||∇_x D(x_i)||₂ - 1)².
   // Its gradient with respect to W1, b1, W2, b2 goes through the backward of every op (create_graph); the oracle
   // is central differences of the penalty itself. The random pre-activations stay away from the kink at 0.
@@ -174,7 +194,8 @@ TEST_CASE("a WGAN-GP penalty has the right gradient with respect to the critic's
   CHECK(r.ok);  // b2 included: the penalty does not depend on it, and the absent gradient must match differences of 0
 }
 
-TEST_CASE("an R1 penalty through a smooth critic with layer_norm has the right weight gradients", "[ops][autograd][gradcheck]") {
+TEST_CASE("an R1 penalty through a smooth critic with layer_norm has the right weight gradients",
+          "[ops][autograd][gradcheck]") {
   // D(x) = linear(gelu(layer_norm(linear(x, W1, b1), 1)), W2); R1 = ½ mean_i ||∇_x D(x_i)||².
   const auto x = uniform({4, 3}, 20, -2, 2);
   auto r1 = [x](const Inputs& p) {

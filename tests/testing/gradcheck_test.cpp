@@ -111,7 +111,9 @@ TEST_CASE("gradcheck leaves the caller's tensors untouched and accepts inputs wi
   // an input computed from another tensor is checked as an independent variable
   auto w = from_vector<double>({1.0, 2.0}).set_requires_grad();
   const auto derived = mul_scalar(w, 3.0);
-  CHECK(gradcheck([](const Inputs& v) { return mul(v[0], v[1]); }, {derived, from_vector<double>({2.0, 5.0}).set_requires_grad()}).ok);
+  CHECK(gradcheck([](const Inputs& v) { return mul(v[0], v[1]); },
+                  {derived, from_vector<double>({2.0, 5.0}).set_requires_grad()})
+            .ok);
   CHECK_FALSE(w.grad().defined());
 }
 

@@ -4,6 +4,11 @@
 
 #include <cstdint>
 
+// latent splits large products over threads itself (kernels/gemm.hpp); Eigen's parallel GEMM spin-waits
+// between its threads and collapses when another process holds a core.
+#ifndef EIGEN_DONT_PARALLELIZE
+#define EIGEN_DONT_PARALLELIZE
+#endif
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 

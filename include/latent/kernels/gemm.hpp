@@ -2,27 +2,65 @@
 // op(A) is M x K (A is stored K x M when trans_a), op(B) is K x N, C is M x N.
 #pragma once
 
+#include <algorithm>
+
 #include "eigen.hpp"
 #include "parallel.hpp"
 
 namespace latent::kernels {
 
+namespace detail {
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, const T* B, T beta, T* C) {
-  MatrixMap<T> c(C, M, N);
-  if (K == 0) {
-    if (beta == T(0)) c.setZero();
-    else c *= beta;
-    return;
-  }
+using StridedMap = Eigen::Map<Matrix<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using ConstStridedMap = Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>;
+
+/// One thread's GEMM on a block: op(A) is M x K, op(B) K x N, C M x N, with leading dimensions.
+template <class T>
+void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda, const T* B,
+                index_t ldb, T beta, T* C, index_t ldc) {
+  StridedMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
   if (beta == T(0)) c.setZero();
   else if (beta != T(1)) c *= beta;
-  const ConstMatrixMap<T> a(A, trans_a ? K : M, trans_a ? M : K);
-  const ConstMatrixMap<T> b(B, trans_b ? N : K, trans_b ? K : N);
+  if (K == 0) return;
+  const ConstStridedMap<T> a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
+  const ConstStridedMap<T> b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
   if (!trans_a && !trans_b) c.noalias() += alpha * a * b;
   else if (!trans_a && trans_b) c.noalias() += alpha * a * b.transpose();
   else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
   else c.noalias() += alpha * a.transpose() * b.transpose();
+}
+}  // namespace detail
+
+/// Below this many multiply-adds a GEMM stays on one thread.
+inline constexpr index_t gemm_parallel_threshold = index_t{1} << 20;
+
+/// C = alpha op(A) op(B) + beta C. Large products are split into independent row (or column) blocks,
+/// one single-threaded Eigen GEMM per thread: Eigen's own parallel GEMM spin-waits between threads,
+/// which collapses when another process holds a core.
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, const T* B, T beta, T* C) {
+  const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+#if LATENT_HAS_OPENMP
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads > 1 && M * N * K >= gemm_parallel_threshold) {
+    const bool by_rows = M >= N;
+    const index_t extent = by_rows ? M : N;
+    const index_t align = 16;  // keep blocks a multiple of a cache line of floats
+    const index_t chunk = (extent / threads + align - 1) / align * align;
+    const index_t parts = (extent + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (index_t p = 0; p < parts; ++p) {
+      const index_t lo = p * chunk, len = std::min(chunk, extent - lo);
+      if (by_rows)
+        detail::gemm_block(trans_a, trans_b, len, N, K, alpha, trans_a ? A + lo : A + lo * K, lda, B, ldb, beta, C + lo * N, N);
+      else
+        detail::gemm_block(trans_a, trans_b, M, len, K, alpha, A, lda, trans_b ? B + lo * K : B + lo, ldb, beta, C + lo, N);
+    }
+    return;
+  }
+#endif
+  detail::gemm_block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
 }
 
 /// Batched GEMM: for each b < batch, C[b] = alpha op(A[b]) op(B[b]) + beta C[b]. A batch stride of 0
@@ -31,7 +69,7 @@ template <class T>
 void gemm_batched(bool trans_a, bool trans_b, index_t batch, index_t M, index_t N, index_t K, T alpha, const T* A,
                   index_t stride_a, const T* B, index_t stride_b, T beta, T* C, index_t stride_c) {
   const index_t flops = M * N * K;
-  if (batch == 1 || flops >= (index_t{1} << 21)) {  // large matrices: Eigen parallelises inside
+  if (batch == 1 || flops >= gemm_parallel_threshold) {  // large matrices: gemm splits them over threads
     for (index_t i = 0; i < batch; ++i)
       gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, B + i * stride_b, beta, C + i * stride_c);
     return;
