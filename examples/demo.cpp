@@ -18,6 +18,8 @@
 #include <numbers>
 #include <string>
 
+#include <unistd.h>
+
 using namespace latent;
 
 namespace {
@@ -142,6 +144,7 @@ int main(int argc, char** argv) try {
   auto x0 = Tensor<float>::empty({cfg.batch, 2});
   auto scale_x0 = Tensor<float>::empty({cfg.batch, 1}), scale_eps = Tensor<float>::empty({cfg.batch, 1});
   double running = 0;
+  const bool interactive = isatty(fileno(stderr));
   for (int step = 1; step <= cfg.steps; ++step) {
     // x_t = √ᾱ_t x0 + √(1 - ᾱ_t) ε
     for (int i = 0; i < cfg.batch; ++i) {
@@ -159,13 +162,13 @@ int main(int argc, char** argv) try {
     loss.backward();
     opt.step();
     running = step == 1 ? loss.item() : 0.98 * running + 0.02 * loss.item();
-    if (step % 100 == 0) {
-      log << step << ',' << loss.item() << '\n';
-      std::fprintf(stderr, "\rstep %5d/%d  loss %.4f", step, cfg.steps, running);
-    }
+    if (step % 100 == 0) log << step << ',' << loss.item() << '\n';
+    // A live line on a terminal; a line every 2,000 steps in logs.
+    if (interactive && step % 100 == 0) std::fprintf(stderr, "\rstep %5d/%d  loss %.4f", step, cfg.steps, running);
+    else if (!interactive && step % 2000 == 0) std::fprintf(stderr, "step %5d/%d  loss %.4f\n", step, cfg.steps, running);
   }
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "\n");
+  if (interactive) std::fprintf(stderr, "\n");
 
   // Ancestral sampling: x_{t-1} = (x_t - β_t / √(1-ᾱ_t) ε̂) / √α_t + √β_t z.
   NoGradGuard no_grad;
