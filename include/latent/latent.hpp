@@ -18,9 +18,11 @@
 #include "kernels/parallel.hpp"
 
 #include "autograd/grad_mode.hpp"
+#include "autograd/anomaly.hpp"
 #include "autograd/engine.hpp"
 
 #include "ops/ops.hpp"
+#include "ops/attention.hpp"
 
 #include "nn/module.hpp"
 #include "nn/init.hpp"
@@ -32,6 +34,9 @@
 #include "nn/dropout.hpp"
 #include "nn/container.hpp"
 #include "nn/mlp.hpp"
+#include "nn/attention.hpp"
+#include "nn/unet.hpp"
+#include "nn/spectral_norm.hpp"
 
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"
@@ -40,7 +45,32 @@
 #include "optim/clip.hpp"
 #include "optim/ema.hpp"
 
+#include "models/concepts.hpp"
+#include "models/diffusion/schedule.hpp"
+#include "models/diffusion/samplers.hpp"
+#include "models/diffusion/diffusion.hpp"
+#include "models/flow_matching.hpp"
+#include "models/vae.hpp"
+#include "models/vae_nets.hpp"
+#include "models/gan.hpp"
+
+#include "metrics/mmd.hpp"
+#include "metrics/c2st.hpp"
+#include "metrics/likelihood.hpp"
+#include "metrics/mode_coverage.hpp"
+
+#include "data/dataset.hpp"
+#include "data/toy2d.hpp"
+#include "data/idx.hpp"
+#include "data/digits.hpp"
+#include "data/text.hpp"
+
+#include "io/npy.hpp"
+#include "io/safetensors.hpp"
+#include "io/checkpoint.hpp"
+#include "io/log.hpp"
 #include "io/png.hpp"
+#include "io/wav.hpp"
 
 #include "testing/gradcheck.hpp"
 #include "testing/reference.hpp"

@@ -8,9 +8,9 @@ using namespace latent;
 namespace {
 
 // BENCHMARKS.md W1: encoder 784 -> 400 (ReLU) -> two heads 400 -> 20; decoder 20 -> 400 (ReLU) -> 784.
-struct Encoder : nn::Module<float> {
+struct MlpEnc : nn::Module<float> {
   nn::Linear<float> fc1, fc_mu, fc_logvar;
-  explicit Encoder(Rng& rng)
+  explicit MlpEnc(Rng& rng)
       : fc1({.in_features = 784, .out_features = 400}, rng),
         fc_mu({.in_features = 400, .out_features = 20}, rng),
         fc_logvar({.in_features = 400, .out_features = 20}, rng) {
@@ -19,19 +19,19 @@ struct Encoder : nn::Module<float> {
     register_module("fc_logvar", fc_logvar);
   }
 };
-struct Decoder : nn::Module<float> {
+struct MlpDec : nn::Module<float> {
   nn::Sequential<float> net;
-  explicit Decoder(Rng& rng) {
+  explicit MlpDec(Rng& rng) {
     net.emplace<nn::Linear<float>>(nn::LinearOptions{.in_features = 20, .out_features = 400}, rng);
     net.emplace<nn::ReLU<float>>();
     net.emplace<nn::Linear<float>>(nn::LinearOptions{.in_features = 400, .out_features = 784}, rng);
     register_module("net", net);
   }
 };
-struct VAE : nn::Module<float> {
-  Encoder encoder;
-  Decoder decoder;
-  explicit VAE(Rng& rng) : encoder(rng), decoder(rng) {
+struct TwoPartModel : nn::Module<float> {
+  MlpEnc encoder;
+  MlpDec decoder;
+  explicit TwoPartModel(Rng& rng) : encoder(rng), decoder(rng) {
     register_module("encoder", encoder);
     register_module("decoder", decoder);
   }
@@ -57,7 +57,7 @@ std::vector<std::string> names_of(const std::vector<std::pair<std::string, Tenso
 
 TEST_CASE("named_parameters gives PyTorch's dotted names for nested modules and containers", "[nn][module]") {
   Rng rng(0);
-  VAE vae(rng);
+  TwoPartModel vae(rng);
   CHECK(names_of(vae.named_parameters()) ==
         std::vector<std::string>{"encoder.fc1.weight", "encoder.fc1.bias", "encoder.fc_mu.weight", "encoder.fc_mu.bias",
                                  "encoder.fc_logvar.weight", "encoder.fc_logvar.bias", "decoder.net.0.weight",
@@ -70,7 +70,7 @@ TEST_CASE("named_parameters gives PyTorch's dotted names for nested modules and 
 
 TEST_CASE("parameter_count of the W1 VAE is 652,824", "[nn][module]") {
   Rng rng(0);
-  VAE vae(rng);
+  TwoPartModel vae(rng);
   // (784*400 + 400) + 2 (400*20 + 20) + (20*400 + 400) + (400*784 + 784) = 314000 + 16040 + 8400 + 314384
   CHECK(vae.parameter_count() == 652824);
 }

@@ -9,7 +9,7 @@ if(_options)
   message(FATAL_ERROR "latent::latent forces compile options on its users: ${_options}")
 endif()
 # ... nor build latent's own tests, examples or benchmarks when it is not the top-level project.
-foreach(_target latent_core_tests latent_header_check latent_warnings latent_bench demo)
+foreach(_target latent_core_tests latent_header_check latent_warnings latent_bench diffusion_2d)
   if(TARGET ${_target})
     message(FATAL_ERROR "a consumer build defines latent's internal target ${_target}")
   endif()

@@ -9,9 +9,9 @@ using reference::load;
 namespace {
 
 /// W1's VAE (PyTorch's VAE example) with widths d-h-z: fc1, fc21 (mean), fc22 (log-variance), fc3, fc4.
-struct VAE : nn::Module<float> {
+struct RefVAE : nn::Module<float> {
   nn::Linear<float> fc1, fc21, fc22, fc3, fc4;
-  VAE(index_t d, index_t h, index_t z, Rng& rng)
+  RefVAE(index_t d, index_t h, index_t z, Rng& rng)
       : fc1({.in_features = d, .out_features = h}, rng),
         fc21({.in_features = h, .out_features = z}, rng),
         fc22({.in_features = h, .out_features = z}, rng),
@@ -46,7 +46,7 @@ TEST_CASE("an MLP built by nn::MLP loads a PyTorch Sequential and matches it", "
 TEST_CASE("the W1 VAE (reduced to 64-32-8) matches PyTorch's loss and every parameter gradient", "[reference][nn]") {
   const std::string name = "vae_w1_small";
   Rng rng(6);
-  VAE vae(64, 32, 8, rng);
+  RefVAE vae(64, 32, 8, rng);
   vae.load_state_dict(reference::load_prefixed(name, "param."));
   const Tensor<float> x = load<float>(name, "input");
   const Tensor<float> eps = load<float>(name, "eps");

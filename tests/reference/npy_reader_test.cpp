@@ -94,7 +94,7 @@ TEST_CASE("load_npy rejects malformed files naming the file and the byte offset"
       write(dir, "be.npy", npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", raw<float>({1})));
   CHECK_THROWS_WITH(testing::load_npy_any(big_endian),
                     "[latent.io] load_npy: " + big_endian +
-                        ": byte 10: dtype '>f4' is not supported (float32 '<f4', float64 '<f8' or int64 '<i8')");
+                        ": byte 10: dtype '>f4' is not supported (float32 '<f4', float64 '<f8', int64 '<i8' or uint8 '|u1')");
 
   const std::string floats =
       write(dir, "floats.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", raw<float>({1})));

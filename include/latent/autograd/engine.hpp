@@ -153,7 +153,12 @@ void run_backward(std::span<const Tensor<T>> roots, std::span<const Tensor<T>> r
     }
     grads.clear();
     grads.resize(n->inputs.size());
-    if (g.defined()) n->backward(*n, g, grads);
+    if (g.defined()) {
+      if (anomaly_detail::anomaly_flag()) [[unlikely]]
+        anomaly_detail::run_rule_checked(*n, g, grads);  // anomaly mode: the rule's gradients are checked for NaN/Inf
+      else
+        n->backward(*n, g, grads);
+    }
     g = Tensor<T>();
     for (std::size_t i = 0; i < n->inputs.size(); ++i) {
       const Tensor<T>& in = n->inputs[i];

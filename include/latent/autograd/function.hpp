@@ -4,6 +4,7 @@
 
 #include <initializer_list>
 
+#include "anomaly.hpp"
 #include "grad_mode.hpp"
 #include "node.hpp"
 
@@ -14,6 +15,8 @@ namespace latent::autograd {
 /// off, or no input requires a gradient).
 template <class T, class Range>
 Node<T>* make_node_n(Tensor<T>& out, const char* name, typename Node<T>::BackwardFn backward, const Range& inputs) {
+  if (anomaly_detail::anomaly_flag()) [[unlikely]]
+    anomaly_detail::check_op_output(out, name);  // anomaly mode: every output, recorded or not
   if (!is_grad_enabled()) return nullptr;
   bool any = false;
   for (const auto& t : inputs) any = any || t.requires_grad();

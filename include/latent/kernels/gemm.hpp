@@ -1,5 +1,10 @@
-// C = alpha * op(A) * op(B) + beta * C on row-major memory, through Eigen's GEMM, and its batched form.
+// C = alpha * op(A) * op(B) + beta * C on row-major memory, and its batched form: through OpenBLAS's sgemm/dgemm
+// when the build found it (LATENT_HAVE_CBLAS, set by CMake), otherwise through Eigen's GEMM.
 // op(A) is M x K (A is stored K x M when trans_a), op(B) is K x N, C is M x N.
+//
+// Why a BLAS when Eigen has GEMM: on AVX-512 Eigen 3.4's kernel peaks at ~73% of the FMA peak, OpenBLAS's at ~88%
+// (benchmarks/gemm_bench.cpp). OpenBLAS is told to run single-threaded: latent splits large products over its own
+// OpenMP threads (below), so the two thread pools never compete.
 #pragma once
 
 #include <algorithm>
@@ -7,9 +12,39 @@
 #include "eigen.hpp"
 #include "parallel.hpp"
 
+#if LATENT_HAVE_CBLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);  // declared here too: Debian's cblas.h may be another vendor's
+#endif
+
 namespace latent::kernels {
 
+/// Which library computes large products: "openblas" or "eigen" (for benchmark reports and bug reports).
+inline const char* gemm_backend() noexcept { return LATENT_HAVE_CBLAS ? "openblas" : "eigen"; }
+
 namespace detail {
+#if LATENT_HAVE_CBLAS
+/// Below this many multiply-adds the call overhead of the BLAS outweighs its faster kernel.
+inline constexpr index_t blas_threshold = 16 * 16 * 16;
+
+inline void cblas_gemm(bool ta, bool tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+                       const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
+              alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+inline void cblas_gemm(bool ta, bool tb, index_t M, index_t N, index_t K, double alpha, const double* A, index_t lda,
+                       const double* B, index_t ldb, double beta, double* C, index_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
+              alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+/// OpenBLAS computes each block on the calling thread (a thread-safe static runs this once per process).
+inline void blas_single_threaded() {
+  static const bool once = (openblas_set_num_threads(1), true);
+  (void)once;
+}
+#endif
+
 template <class T>
 using StridedMap = Eigen::Map<Matrix<T>, 0, Eigen::OuterStride<>>;
 template <class T>
@@ -19,6 +54,13 @@ using ConstStridedMap = Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda, const T* B,
                 index_t ldb, T beta, T* C, index_t ldc) {
+#if LATENT_HAVE_CBLAS
+  if (M * N * K >= blas_threshold && std::max({M, N, K, lda, ldb, ldc}) < index_t{1} << 31) {
+    blas_single_threaded();
+    cblas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#endif
   StridedMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
   if (beta == T(0)) c.setZero();
   else if (beta != T(1)) c *= beta;
@@ -36,8 +78,8 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
 inline constexpr index_t gemm_parallel_threshold = index_t{1} << 20;
 
 /// C = alpha op(A) op(B) + beta C. Large products are split into independent row (or column) blocks,
-/// one single-threaded Eigen GEMM per thread: Eigen's own parallel GEMM spin-waits between threads,
-/// which collapses when another process holds a core.
+/// one single-threaded GEMM per thread: Eigen's own parallel GEMM (and OpenBLAS's) spin-waits between
+/// threads, which collapses when another process holds a core.
 template <class T>
 void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, const T* B, T beta, T* C) {
   const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;

@@ -19,7 +19,14 @@ struct Size2 {
   Size2(index_t v) : h(v), w(v) {}  // NOLINT(google-explicit-constructor): `.kernel_size = 4` reads best
   Size2(index_t height, index_t width) : h(height), w(width) {}
   std::array<index_t, 2> pair() const { return {h, w}; }
-  std::string str() const { return "(" + std::to_string(h) + ", " + std::to_string(w) + ")"; }
+  std::string str() const {  // += only: g++ 12 -O3 warns falsely (-Wstringop-overflow) on "(" + string&&
+    std::string s = "(";
+    s += std::to_string(h);
+    s += ", ";
+    s += std::to_string(w);
+    s += ')';
+    return s;
+  }
 };
 
 struct Conv2dOptions {

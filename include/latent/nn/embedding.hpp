@@ -1,6 +1,8 @@
-// Embedding: a learned lookup table from integer ids to vectors (PyTorch's nn.Embedding, N(0, 1) init).
+// Embedding: a learned lookup table from integer ids to vectors (PyTorch's nn.Embedding, N(0, 1) init), and
+// sinusoidal_embedding, the fixed sin/cos features of a scalar time or position.
 #pragma once
 
+#include <cmath>
 #include <string>
 
 #include "../ops/shape_ops.hpp"
@@ -51,5 +53,29 @@ class Embedding : public Module<T> {
     return o;
   }
 };
+
+/// Sinusoidal features of a time or position (Vaswani et al. 2017; Ho et al. 2020): t [N] → [N, dim] with
+///   out[n, i] = sin(t_n f_i),  out[n, dim/2 + i] = cos(t_n f_i),  f_i = max_period^(−i/(dim/2)),  i < dim/2.
+/// A fixed function of t: no gradient flows to t (times are data, not parameters).
+template <Scalar T>
+Tensor<T> sinusoidal_embedding(const Tensor<T>& t, index_t dim, double max_period = 10000.0) {
+  LATENT_CHECK(t.rank() == 1, ShapeError, "sinusoidal_embedding: times " + t.shape().str() + " must be [N]");
+  LATENT_CHECK(dim > 0 && dim % 2 == 0, ValueError,
+               "sinusoidal_embedding: dim = " + std::to_string(dim) + " must be positive and even");
+  LATENT_CHECK(max_period > 1, ValueError, "sinusoidal_embedding: max_period must be > 1");
+  const index_t n = t.size(0), half = dim / 2;
+  auto out = Tensor<T>::empty({n, dim});
+  const T* time = t.data();
+  T* o = out.data();
+  for (index_t i = 0; i < half; ++i) {
+    const double f = std::exp(-std::log(max_period) * double(i) / double(half));
+    for (index_t r = 0; r < n; ++r) {
+      const double angle = double(time[r]) * f;
+      o[r * dim + i] = static_cast<T>(std::sin(angle));
+      o[r * dim + half + i] = static_cast<T>(std::cos(angle));
+    }
+  }
+  return out;
+}
 
 }  // namespace latent::nn

@@ -17,7 +17,14 @@ using Pair = std::array<index_t, 2>;
 
 namespace ops_detail {
 
-inline std::string pair_str(Pair p) { return "(" + std::to_string(p[0]) + "," + std::to_string(p[1]) + ")"; }
+inline std::string pair_str(Pair p) {  // += only: g++ 12 -O3 warns falsely (-Wstringop-overflow) on "(" + string&&
+  std::string s = "(";
+  s += std::to_string(p[0]);
+  s += ',';
+  s += std::to_string(p[1]);
+  s += ')';
+  return s;
+}
 inline std::string hw_str(index_t h, index_t w) { return std::to_string(h) + "x" + std::to_string(w); }
 
 /// Column-matrix elements per block of images (at least one image per block): small enough that im2col's output is

@@ -1,0 +1,129 @@
+// scaled_dot_product_attention(q, k, v, causal, scale): fused softmax(scale·Q Kᵀ + mask) V over [..., T, D] with
+// its own backward (recomputing the probabilities from the saved row log-sum-exp), and a composed backward for
+// create_graph so that gradients of gradients work.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "../kernels/attention.hpp"
+#include "linalg.hpp"
+#include "softmax.hpp"
+
+namespace latent {
+namespace ops_detail {
+
+/// The kernel geometry of q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] (checked by the caller).
+template <class T>
+kernels::AttentionGeometry attention_geometry(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, bool causal, double scale) {
+  const int r = q.rank();
+  kernels::AttentionGeometry g;
+  g.Tq = q.shape()[r - 2];
+  g.D = q.shape()[r - 1];
+  g.Tk = k.shape()[r - 2];
+  g.Dv = v.shape()[r - 1];
+  g.heads = q.shape().prod(0, r - 2);
+  g.k_stride = g.Tk * g.D;
+  g.v_stride = g.Tk * g.Dv;
+  g.causal = causal;
+  g.scale = scale;
+  return g;
+}
+
+/// The additive causal mask [Tq, Tk]: 0 where query i sees key j (j <= i + Tk - Tq), -inf elsewhere.
+template <class T>
+Tensor<T> causal_mask(index_t Tq, index_t Tk) {
+  auto mask = Tensor<T>::empty({Tq, Tk});
+  T* m = mask.data();
+  for (index_t i = 0; i < Tq; ++i)
+    for (index_t j = 0; j < Tk; ++j) m[i * Tk + j] = j <= i + Tk - Tq ? T(0) : -std::numeric_limits<T>::infinity();
+  return mask;
+}
+
+// O = P V with P = softmax(scale·Q Kᵀ + mask):
+//   dV = Pᵀ G,  dS = P ⊙ (G Vᵀ - rowsum(P ⊙ G Vᵀ)),  dQ = scale·dS K,  dK = scale·dSᵀ Q.
+// Plain backward: one fused kernel that recomputes P from the saved log-sum-exp. create_graph: the same
+// formulas with ops, P recomputed differentiably from q and k, so the gradients are themselves differentiable.
+template <class T>
+void attention_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
+  const Tensor<T>& q = n.inputs[0];
+  const Tensor<T>& k = n.inputs[1];
+  const Tensor<T>& v = n.inputs[2];
+  const bool causal = n.ints[0] != 0;
+  const double scale = n.reals[0];
+  if (!is_grad_enabled()) {
+    const kernels::AttentionGeometry geo = attention_geometry(q, k, v, causal, scale);
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
+    auto dq = Tensor<T>::empty(q.shape()), dk = Tensor<T>::empty(k.shape()), dv = Tensor<T>::empty(v.shape());
+    const Tensor<T> out = n.output_tensor();
+    kernels::attention_backward(geo, q.data(), k.data(), v.data(), out.data(), n.saved[0].data(), g.data(), dq.data(), dk.data(),
+                                dv.data(), slots, workspace.data());
+    if (n.needs_grad(0)) grads[0] = dq;
+    if (n.needs_grad(1)) grads[1] = dk;
+    if (n.needs_grad(2)) grads[2] = dv;
+    return;
+  }
+  const int r = q.rank();
+  Tensor<T> s = mul_scalar(matmul(q, transpose(k, r - 2, r - 1)), static_cast<T>(scale));
+  if (causal) s = add(s, causal_mask<T>(q.shape()[r - 2], k.shape()[r - 2]));
+  const Tensor<T> p = softmax(s, -1);
+  if (n.needs_grad(2)) grads[2] = matmul(transpose(p, r - 2, r - 1), g);
+  if (!n.needs_grad(0) && !n.needs_grad(1)) return;
+  const Tensor<T> dp = matmul(g, transpose(v, r - 2, r - 1));
+  const Tensor<T> ds = mul_scalar(mul(p, sub(dp, sum(mul(dp, p), -1, true))), static_cast<T>(scale));
+  if (n.needs_grad(0)) grads[0] = matmul(ds, k);
+  if (n.needs_grad(1)) grads[1] = matmul(transpose(ds, r - 2, r - 1), q);
+}
+
+}  // namespace ops_detail
+
+/// softmax(scale · q kᵀ + mask) v for q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] with equal leading
+/// dimensions (e.g. [B, H, T, D]); output [..., Tq, Dv]. scale defaults to 1/√D. causal: query i attends key
+/// j only when j <= i + Tk - Tq, the mask aligned at the bottom right (PyTorch's is_causal when Tq == Tk; with
+/// Tq < Tk the queries are the last Tq positions, as in a KV-cache prefill); causal needs Tq <= Tk.
+/// Saves one log-sum-exp per query row for the backward, never the [Tq, Tk] probabilities.
+template <Scalar T>
+Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, bool causal = false,
+                                       std::optional<double> scale = std::nullopt) {
+  const std::string shapes = "q " + q.shape().str() + ", k " + k.shape().str() + ", v " + v.shape().str();
+  const int r = q.rank();
+  LATENT_CHECK(r >= 2 && k.rank() == r && v.rank() == r, ShapeError,
+               "scaled_dot_product_attention: " + shapes + ": q, k and v must have the same rank >= 2");
+  for (int d = 0; d < r - 2; ++d)
+    LATENT_CHECK(k.shape()[d] == q.shape()[d] && v.shape()[d] == q.shape()[d], ShapeError,
+                 "scaled_dot_product_attention: " + shapes + ": leading dimensions differ");
+  LATENT_CHECK(k.shape()[r - 1] == q.shape()[r - 1], ShapeError,
+               "scaled_dot_product_attention: " + shapes + ": q and k have different head sizes");
+  LATENT_CHECK(v.shape()[r - 2] == k.shape()[r - 2], ShapeError,
+               "scaled_dot_product_attention: " + shapes + ": k and v have different lengths");
+  LATENT_CHECK(!causal || q.shape()[r - 2] <= k.shape()[r - 2], ValueError,
+               "scaled_dot_product_attention: " + shapes + ": causal attention needs at most as many queries as keys");
+  LATENT_CHECK(k.shape()[r - 2] > 0 || q.shape()[r - 2] == 0, ValueError,
+               "scaled_dot_product_attention: " + shapes + ": no keys to attend to");
+  const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.shape()[r - 1]));
+  LATENT_CHECK(std::isfinite(sc), ValueError, "scaled_dot_product_attention: scale = " + std::to_string(sc) + " is not finite");
+
+  Shape os = q.shape();
+  os[r - 1] = v.shape()[r - 1];
+  auto out = Tensor<T>::empty(os);
+  const bool record = is_grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  const kernels::AttentionGeometry geo = ops_detail::attention_geometry(q, k, v, causal, sc);
+  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
+  if (out.numel() > 0) {
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
+    kernels::attention_forward(geo, q.data(), k.data(), v.data(), out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
+                               workspace.data());
+  }
+  if (auto* node = autograd::make_node(out, "scaled_dot_product_attention", &ops_detail::attention_backward<T>, {q, k, v})) {
+    node->ints[0] = causal;
+    node->reals[0] = sc;
+    node->saved.push_back(lse);
+  }
+  return out;
+}
+
+}  // namespace latent
