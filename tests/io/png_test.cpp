@@ -32,37 +32,42 @@ struct Decoded {
 };
 
 // The oracle: libpng's own reader (8-bit gray or RGB only, as we write).
+// libpng reports errors with longjmp, which must not skip C++ destructors: this function holds no object with one.
+bool read_png(std::FILE* f, png_structp png, png_infop info) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_init_io(png, f);
+  png_read_png(png, info, PNG_TRANSFORM_IDENTITY, nullptr);
+  return true;
+}
+
 Decoded decode(const std::filesystem::path& path) {
-  Decoded d;
   std::FILE* f = std::fopen(path.string().c_str(), "rb");
   REQUIRE(f != nullptr);
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  REQUIRE((png && info));
-  std::vector<png_bytep> rows;
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    std::fclose(f);
-    FAIL("libpng could not decode " << path);
-  }
-  png_init_io(png, f);
-  png_read_info(png, info);
-  d.width = static_cast<int>(png_get_image_width(png, info));
-  d.height = static_cast<int>(png_get_image_height(png, info));
-  const int type = png_get_color_type(png, info);
-  REQUIRE(png_get_bit_depth(png, info) == 8);
-  REQUIRE((type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_RGB));
-  d.channels = type == PNG_COLOR_TYPE_GRAY ? 1 : 3;
-  d.pixels.resize(static_cast<std::size_t>(d.width) * static_cast<std::size_t>(d.height) * static_cast<std::size_t>(d.channels));
-  rows.resize(static_cast<std::size_t>(d.height));
-  for (int y = 0; y < d.height; ++y) rows[static_cast<std::size_t>(y)] = d.pixels.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(d.width * d.channels);
-  png_read_image(png, rows.data());
-  png_read_end(png, info);
-  png_textp text = nullptr;
-  const int n = png_get_text(png, info, &text, nullptr);
-  for (int i = 0; i < n; ++i) d.text[text[i].key] = std::string(text[i].text, text[i].text_length);
-  png_destroy_read_struct(&png, &info, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  const bool ok = png && info && read_png(f, png, info);
   std::fclose(f);
+  Decoded d;
+  int depth = 0, type = -1;
+  if (ok) {
+    d.width = static_cast<int>(png_get_image_width(png, info));
+    d.height = static_cast<int>(png_get_image_height(png, info));
+    depth = png_get_bit_depth(png, info);
+    type = png_get_color_type(png, info);
+    d.channels = type == PNG_COLOR_TYPE_GRAY ? 1 : 3;
+    const auto row_bytes = static_cast<std::size_t>(d.width) * static_cast<std::size_t>(d.channels);
+    png_bytepp rows = png_get_rows(png, info);
+    d.pixels.resize(row_bytes * static_cast<std::size_t>(d.height));
+    for (int y = 0; y < d.height; ++y)
+      std::copy(rows[y], rows[y] + row_bytes, d.pixels.data() + static_cast<std::size_t>(y) * row_bytes);
+    png_textp text = nullptr;
+    const int n = png_get_text(png, info, &text, nullptr);
+    for (int i = 0; i < n; ++i) d.text[text[i].key] = std::string(text[i].text, text[i].text_length);
+  }
+  png_destroy_read_struct(&png, &info, nullptr);
+  if (!ok) FAIL("libpng could not decode " << path);
+  REQUIRE(depth == 8);
+  REQUIRE((type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_RGB));
   return d;
 }
 
