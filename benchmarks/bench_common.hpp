@@ -23,7 +23,16 @@ namespace latent_bench {
 /// Steps of the training-step workloads (BENCHMARKS.md: >= 20 timed steps after 5 warm-up steps).
 inline constexpr int workload_warmup = 5;
 inline constexpr int w1_samples = 30;
+inline constexpr int w2_samples = 20;
+inline constexpr int w3_samples = 20;
+inline constexpr int w3b_samples = 20;
 inline constexpr int w4_samples = 100;  // a W4 step is ~1 ms: more samples cost little and steady the median
+/// W5 (sampling): one sample = one generation from a 1-token prompt after one warm-up generation; tokens/s =
+/// tokens / median seconds per generation.
+inline constexpr int w5_recompute_samples = 5;
+inline constexpr int w5_cache_samples = 20;
+inline constexpr int w5_recompute_tokens = 256;  // nanoGPT's generate: the context cropped to the last 64 tokens
+inline constexpr int w5_cache_tokens = 64;       // within the block: learned positions make a cache exact only there
 
 /// Micro-benchmarks (GEMM, per-op overhead): samples of at least these many seconds.
 inline constexpr int micro_samples = 7;
@@ -103,6 +112,12 @@ inline void report(benchmark::State& state, const Timing& t, double flops_per_ca
   state.counters["samples"] = t.samples;
   state.counters["batch"] = t.batch;
   if (flops_per_call > 0) state.counters["GFLOPS"] = flops_per_call / t.median_s * 1e-9;
+}
+
+/// Adds tokens/s (W5) to a generation's report.
+inline void report_tokens(benchmark::State& state, const Timing& t, int tokens) {
+  state.counters["tokens"] = tokens;
+  state.counters["tok_s"] = tokens / t.median_s;
 }
 
 /// Peak resident set size of this process in MiB: VmHWM from /proc/self/status, else getrusage.

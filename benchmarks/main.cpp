@@ -1,6 +1,7 @@
 // latent_bench's entry point: Google Benchmark's runner plus two options of our own.
 //   --threads=N              threads for latent's kernels and Eigen's GEMM (default 1)
-//   --peak-memory=W1|W4|idle run that workload for --steps=N steps (default 30) in this fresh process and
+//   --peak-memory=W1|W2|W3|W3b|W4|idle
+//                            run that workload for --steps=N steps (default 30) in this fresh process and
 //                            print its peak resident memory as one JSON line; no benchmarks are run
 // scripts/bench drives it; any other argument goes to Google Benchmark (--benchmark_filter=..., ...).
 #include <cstdio>
@@ -11,20 +12,24 @@
 #include "bench_common.hpp"
 
 namespace latent_bench {
-bool run_workload(const std::string& name, int steps);  // workloads.cpp
+bool run_workload(const std::string& name, int steps);      // workloads.cpp: W1, W4
+bool run_gan_workload(const std::string& name, int steps);  // workloads_gan.cpp: W2
+bool run_gpt_workload(const std::string& name, int steps);  // workloads_gpt.cpp: W3, W3b (once nn/gpt.hpp exists)
 }
 
 int main(int argc, char** argv) {
   latent_bench::Options options;
   if (!latent_bench::parse_options(argc, argv, options)) {
-    std::fprintf(stderr, "usage: %s [--threads=N] [--peak-memory=W1|W4|idle [--steps=N]] [benchmark options]\n",
+    std::fprintf(stderr, "usage: %s [--threads=N] [--peak-memory=W1|W2|W3|W3b|W4|idle [--steps=N]] [benchmark options]\n",
                  argv[0]);
     return 2;
   }
   latent::set_num_threads(options.threads);
   if (!options.peak_memory.empty()) {
-    if (options.peak_memory != "idle" && !latent_bench::run_workload(options.peak_memory, options.steps)) {
-      std::fprintf(stderr, "unknown workload '%s' (W1, W4 or idle)\n", options.peak_memory.c_str());
+    const std::string& w = options.peak_memory;
+    if (w != "idle" && !latent_bench::run_workload(w, options.steps) && !latent_bench::run_gan_workload(w, options.steps) &&
+        !latent_bench::run_gpt_workload(w, options.steps)) {
+      std::fprintf(stderr, "unknown workload '%s' (W1, W2, W3, W3b, W4 or idle)\n", w.c_str());
       return 2;
     }
     latent_bench::print_peak_memory("latent", options.peak_memory, options.peak_memory == "idle" ? 0 : options.steps);

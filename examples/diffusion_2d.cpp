@@ -190,9 +190,10 @@ int main(int argc, char** argv) try {
       const auto x = draw(sampler, steps, r);
       report(sampler + " " + std::to_string(steps) + " steps", x, seconds_since(sample_start));
       if (!is_flow && steps == 50 && (sampler == "dpm_solver_2m" || sampler == "ddim")) {  // the other spacing
+        const bool ddim = sampler == "ddim";  // its default is uniform spacing, DPM-Solver's is log-SNR
         Rng r2(cfg.seed + 2);
-        const auto x2 = draw(sampler, steps, r2, TimestepSpacing::uniform);
-        report("  (uniform spacing)", x2, 0);
+        const auto x2 = draw(sampler, steps, r2, ddim ? TimestepSpacing::log_snr : TimestepSpacing::uniform);
+        report(ddim ? "  (log-SNR spacing)" : "  (uniform spacing)", x2, 0);
       }
     }
   }

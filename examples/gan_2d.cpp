@@ -25,8 +25,11 @@ namespace {
 struct Config {
   std::string data = "8gaussians";
   std::string loss = "non_saturating";  // minimax, non_saturating, least_squares, hinge, wgan_gp
-  int steps = 0;                         // generator steps; 0: 3000 for 8gaussians, else 10000 (1-2 minutes on one core)
-  int batch = 256;
+  int steps = 0;                         // generator steps; 0: 3000 for 8gaussians, else 10000 (about 3 minutes on one core)
+  // 512: on the grid, batch 256 left modes behind (seeds 0-4: 88.7% high quality, seed 1 21/25 modes); 512 covered
+  // 25/25 on seeds 0-4 (93.4-94.6% high quality, mean 94.0%) and the ring 8/8 (mean 98.6%). Each D step then sees
+  // about 20 samples of every grid mode.
+  int batch = 512;
   int hidden = 128;
   int latent = 8;
   int critic_steps = 1;

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""PyTorch twins of latent's benchmarks (../workloads.cpp, ../gemm.cpp, ../overhead.cpp): the same workloads,
+"""PyTorch twins of latent's benchmarks (../workloads*.cpp, ../gemm.cpp, ../overhead.cpp): the same workloads,
 sizes, benchmark names and timing protocol as ../bench_common.hpp, written as a PyTorch user would write them
 (eager mode, torch 1.13 as Debian ships it).
 
     /usr/bin/python3 torch_workloads.py [--threads N] [--filter REGEX] [--out FILE]
-    /usr/bin/python3 torch_workloads.py --peak-memory W1|W4|idle [--steps N]
+    /usr/bin/python3 torch_workloads.py --peak-memory W1|W2|W3|W3b|W4|idle [--steps N]
 
 Prints (or writes to --out) JSON shaped like Google Benchmark's, with the same counters (median_ms, p25_ms,
 p75_ms, samples, batch, GFLOPS, loss), so that scripts/bench reads all three implementations alike.
@@ -22,7 +22,14 @@ import torch
 # The protocol constants of bench_common.hpp.
 WORKLOAD_WARMUP = 5
 W1_SAMPLES = 30
+W2_SAMPLES = 20
+W3_SAMPLES = 20
+W3B_SAMPLES = 20
 W4_SAMPLES = 100
+W5_RECOMPUTE_SAMPLES = 5  # one sample = one generation of W5_RECOMPUTE_TOKENS tokens
+W5_CACHE_SAMPLES = 20
+W5_RECOMPUTE_TOKENS = 256
+W5_CACHE_TOKENS = 64
 MICRO_SAMPLES = 7
 GEMM_SAMPLE_SECONDS = 0.02
 OVERHEAD_SAMPLE_SECONDS = 0.002
@@ -157,7 +164,213 @@ class W4DdpmStep:
         return loss.item()
 
 
-WORKLOADS = {"W1": W1VaeStep, "W4": W4DdpmStep}
+# ---- W2: DCGAN-small on 1x28x28 ---------------------------------------------------------------------------------------
+class DcganGenerator(torch.nn.Module):
+    def __init__(self, z_dim=100):
+        super().__init__()
+        self.fc = torch.nn.Linear(z_dim, 128 * 7 * 7)
+        self.bn0 = torch.nn.BatchNorm1d(128 * 7 * 7)
+        self.deconv1 = torch.nn.ConvTranspose2d(128, 64, 4, 2, 1)
+        self.bn1 = torch.nn.BatchNorm2d(64)
+        self.deconv2 = torch.nn.ConvTranspose2d(64, 1, 4, 2, 1)
+
+    def forward(self, z):
+        h = torch.relu(self.bn0(self.fc(z))).view(-1, 128, 7, 7)
+        h = torch.relu(self.bn1(self.deconv1(h)))
+        return torch.tanh(self.deconv2(h))
+
+
+class DcganDiscriminator(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 64, 4, 2, 1)
+        self.conv2 = torch.nn.Conv2d(64, 128, 4, 2, 1)
+        self.bn2 = torch.nn.BatchNorm2d(128)
+        self.fc = torch.nn.Linear(128 * 7 * 7, 1)
+
+    def forward(self, x):
+        h = torch.nn.functional.leaky_relu(self.conv1(x), 0.2)
+        h = torch.nn.functional.leaky_relu(self.bn2(self.conv2(h)), 0.2)
+        return self.fc(torch.flatten(h, 1))
+
+
+class W2DcganStep:
+    BATCH, Z = 64, 100
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.g, self.d = DcganGenerator(self.Z), DcganDiscriminator()
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.real = torch.rand(self.BATCH, 1, 28, 28) * 2 - 1  # a fixed batch in tanh's range
+        self.ones, self.zeros = torch.ones(self.BATCH, 1), torch.zeros(self.BATCH, 1)
+
+    def step(self):
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        fake = self.g(torch.randn(self.BATCH, self.Z))
+        # D update on real and (detached) fake images, each its own batch for BatchNorm, as PyTorch's DCGAN example
+        loss_d = bce(self.d(self.real), self.ones) + bce(self.d(fake.detach()), self.zeros)
+        zero_grad_to_none(self.opt_d)
+        loss_d.backward()
+        self.opt_d.step()
+        # G update, non-saturating: -log D(G(z))
+        loss_g = bce(self.d(fake), self.ones)
+        zero_grad_to_none(self.opt_g)
+        loss_g.backward()
+        self.opt_g.step()
+        return loss_d.item() + loss_g.item()
+
+
+# ---- W3 / W3b / W5: nanoGPT (karpathy/nanoGPT model.py, torch 1.13: no fused attention) --------------------------
+class LayerNormNoBias(torch.nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(n))
+
+    def forward(self, x):
+        return torch.nn.functional.layer_norm(x, self.weight.shape, self.weight, None, 1e-5)
+
+
+class CausalSelfAttention(torch.nn.Module):
+    def __init__(self, n_embd, n_head, block):
+        super().__init__()
+        self.c_attn = torch.nn.Linear(n_embd, 3 * n_embd, bias=False)
+        self.c_proj = torch.nn.Linear(n_embd, n_embd, bias=False)
+        self.n_head, self.n_embd = n_head, n_embd
+        self.register_buffer("bias", torch.tril(torch.ones(block, block)).view(1, 1, block, block))
+
+    def forward(self, x, cache=None):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        past = 0
+        if cache is not None:  # KV cache (W5): append this call's keys/values, attend over all of them
+            if cache[0] is not None:
+                past = cache[0].size(2)
+                k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+            cache[0], cache[1] = k, v
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.bias[:, :, past:past + T, :past + T] == 0, float("-inf"))
+        att = torch.nn.functional.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class Block(torch.nn.Module):
+    def __init__(self, n_embd, n_head, block):
+        super().__init__()
+        self.ln_1 = LayerNormNoBias(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head, block)
+        self.ln_2 = LayerNormNoBias(n_embd)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(n_embd, 4 * n_embd, bias=False), torch.nn.GELU(),
+                                       torch.nn.Linear(4 * n_embd, n_embd, bias=False))
+
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(torch.nn.Module):
+    def __init__(self, vocab, block, n_layer, n_head, n_embd):
+        super().__init__()
+        self.block = block
+        self.wte = torch.nn.Embedding(vocab, n_embd)
+        self.wpe = torch.nn.Embedding(block, n_embd)
+        self.h = torch.nn.ModuleList([Block(n_embd, n_head, block) for _ in range(n_layer)])
+        self.ln_f = LayerNormNoBias(n_embd)
+        self.lm_head = torch.nn.Linear(n_embd, vocab, bias=False)
+        self.wte.weight = self.lm_head.weight  # tied
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight") or name.endswith("mlp.2.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+
+    @staticmethod
+    def _init_weights(m):
+        if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
+            torch.nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx, targets=None, caches=None, pos0=0):
+        T = idx.size(1)
+        pos = torch.arange(pos0, pos0 + T, dtype=torch.long)
+        x = self.wte(idx) + self.wpe(pos)
+        for i, blk in enumerate(self.h):
+            x = blk(x, None if caches is None else caches[i])
+        x = self.ln_f(x)
+        if targets is None:  # inference: the last position only, as nanoGPT
+            return self.lm_head(x[:, [-1], :])
+        logits = self.lm_head(x)
+        return torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+def gpt_adamw(model):
+    """nanoGPT's configure_optimizers: weight decay 0.1 on 2-D parameters only."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=1e-3, betas=(0.9, 0.99), eps=1e-8)
+
+
+class GptStep:
+    VOCAB = 65
+
+    def __init__(self, block, n_layer, n_head, n_embd, batch):
+        torch.manual_seed(0)
+        self.model = GPT(self.VOCAB, block, n_layer, n_head, n_embd)
+        self.opt = gpt_adamw(self.model)
+        tokens = torch.randint(0, self.VOCAB, (batch, block + 1))  # a fixed batch of random token ids
+        self.x, self.y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+
+    def step(self):
+        loss = self.model(self.x, self.y)
+        zero_grad_to_none(self.opt)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+class W3GptStep(GptStep):
+    def __init__(self):
+        super().__init__(block=64, n_layer=4, n_head=4, n_embd=128, batch=12)
+
+
+class W3bGptStep(GptStep):
+    def __init__(self):
+        super().__init__(block=256, n_layer=6, n_head=6, n_embd=384, batch=8)
+
+
+class W5Sampler:
+    """W3's model, batch 1, a 1-token prompt, multinomial sampling (temperature 1) under no_grad."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.model = GPT(65, 64, 4, 4, 128).eval()
+
+    @torch.no_grad()
+    def recompute(self, tokens):  # nanoGPT's generate: the whole (cropped) context every token
+        idx = torch.zeros(1, 1, dtype=torch.long)
+        for _ in range(tokens):
+            idx_cond = idx if idx.size(1) <= self.model.block else idx[:, -self.model.block:]
+            probs = torch.softmax(self.model(idx_cond)[:, -1, :], dim=-1)
+            idx = torch.cat((idx, torch.multinomial(probs, num_samples=1)), dim=1)
+        return idx
+
+    @torch.no_grad()
+    def cached(self, tokens):  # one new token per forward against the cached keys/values (within the block)
+        caches = [[None, None] for _ in self.model.h]
+        idx = torch.zeros(1, 1, dtype=torch.long)
+        out = [idx]
+        for pos in range(tokens):
+            probs = torch.softmax(self.model(idx, caches=caches, pos0=pos)[:, -1, :], dim=-1)
+            idx = torch.multinomial(probs, num_samples=1)
+            out.append(idx)
+        return torch.cat(out, 1)
+
+
+WORKLOADS = {"W1": W1VaeStep, "W2": W2DcganStep, "W3": W3GptStep, "W3b": W3bGptStep, "W4": W4DdpmStep}
 
 
 def bench_workload(name, cls, samples):
@@ -168,6 +381,13 @@ def bench_workload(name, cls, samples):
         last[0] = w.step()
 
     return result(name, measure(step, WORKLOAD_WARMUP, samples, 1), "ms", loss=last[0])
+
+
+def bench_sampling(name, cached, tokens, samples):
+    sampler = W5Sampler()
+    run = (lambda: sampler.cached(tokens)) if cached else (lambda: sampler.recompute(tokens))
+    timing = measure(run, 1, samples, 1)
+    return result(name, timing, "ms", tokens=tokens, tok_s=tokens / timing["median_s"])
 
 
 def bench_sgemm(n):
@@ -214,7 +434,13 @@ def bench_overhead_fwd_bwd(name, op, matrix, binary):
 def benchmarks():
     """(name, thunk) in the order latent_bench_torch runs them."""
     out = [("W1_vae_step", lambda: bench_workload("W1_vae_step", W1VaeStep, W1_SAMPLES)),
-           ("W4_ddpm_step", lambda: bench_workload("W4_ddpm_step", W4DdpmStep, W4_SAMPLES))]
+           ("W2_dcgan_step", lambda: bench_workload("W2_dcgan_step", W2DcganStep, W2_SAMPLES)),
+           ("W3_gpt_step", lambda: bench_workload("W3_gpt_step", W3GptStep, W3_SAMPLES)),
+           ("W3b_gpt_step", lambda: bench_workload("W3b_gpt_step", W3bGptStep, W3B_SAMPLES)),
+           ("W4_ddpm_step", lambda: bench_workload("W4_ddpm_step", W4DdpmStep, W4_SAMPLES)),
+           ("W5_sample_recompute", lambda: bench_sampling("W5_sample_recompute", False, W5_RECOMPUTE_TOKENS,
+                                                          W5_RECOMPUTE_SAMPLES)),
+           ("W5_sample_kv_cache", lambda: bench_sampling("W5_sample_kv_cache", True, W5_CACHE_TOKENS, W5_CACHE_SAMPLES))]
     for n in (128, 256, 512, 1024, 2048):
         out.append((f"W6_sgemm/{n}", lambda n=n: bench_sgemm(n)))
     for name, op, matrix, binary in OPS:
@@ -242,7 +468,7 @@ def main():
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--filter", default=".", help="regular expression on benchmark names (re.search)")
     p.add_argument("--out", help="write the JSON here instead of stdout")
-    p.add_argument("--peak-memory", choices=["W1", "W4", "idle"], help="run this workload and print peak RSS only")
+    p.add_argument("--peak-memory", choices=["W1", "W2", "W3", "W3b", "W4", "idle"], help="run this workload and print peak RSS only")
     p.add_argument("--steps", type=int, default=30, help="steps in --peak-memory mode (default 30)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

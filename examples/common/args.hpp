@@ -67,6 +67,17 @@ class Args {
     return *this;
   }
 
+  /// The sampling flags of the autoregressive examples, bound to `sampling`; `what` names a token ("tokens",
+  /// "characters", "levels") in the help text.
+  Args& sampling(latent::models::SamplingOptions& sampling, const std::string& what) {
+    option("--temperature", sampling.temperature, "sampling temperature");
+    option("--top-k", sampling.top_k, "keep the k most likely " + what + " (0: all)");
+    option("--top-p", sampling.top_p, "nucleus sampling threshold (1: off)");
+    option("--min-p", sampling.min_p, "drop " + what + " below min_p times the top probability (0: off)");
+    option("--repetition-penalty", sampling.repetition_penalty, "CTRL repetition penalty (1: off)");
+    return *this;
+  }
+
   void parse(int argc, char** argv) {
     command_line_.clear();
     for (int i = 0; i < argc; ++i) command_line_ += (i ? " " : "") + std::string(argv[i]);

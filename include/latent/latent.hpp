@@ -23,6 +23,7 @@
 
 #include "ops/ops.hpp"
 #include "ops/attention.hpp"
+#include "ops/rope.hpp"
 
 #include "nn/module.hpp"
 #include "nn/init.hpp"
@@ -35,6 +36,7 @@
 #include "nn/container.hpp"
 #include "nn/mlp.hpp"
 #include "nn/attention.hpp"
+#include "nn/gpt.hpp"
 #include "nn/unet.hpp"
 #include "nn/spectral_norm.hpp"
 
@@ -53,17 +55,23 @@
 #include "models/vae.hpp"
 #include "models/vae_nets.hpp"
 #include "models/gan.hpp"
+#include "models/gan_nets.hpp"
+#include "models/sampling.hpp"
+#include "models/autoregressive.hpp"
 
 #include "metrics/mmd.hpp"
 #include "metrics/c2st.hpp"
 #include "metrics/likelihood.hpp"
 #include "metrics/mode_coverage.hpp"
+#include "metrics/frechet.hpp"
+#include "metrics/digit_classifier.hpp"
 
 #include "data/dataset.hpp"
 #include "data/toy2d.hpp"
 #include "data/idx.hpp"
 #include "data/digits.hpp"
 #include "data/text.hpp"
+#include "data/tokenizer.hpp"
 
 #include "io/npy.hpp"
 #include "io/safetensors.hpp"
@@ -74,3 +82,9 @@
 
 #include "testing/gradcheck.hpp"
 #include "testing/reference.hpp"
+
+// Opt-in (LATENT_EXTERN_TEMPLATES): kernels and ops for float/double are instantiated once elsewhere, see the file.
+#ifdef LATENT_EXTERN_TEMPLATES
+#define LATENT_INSIDE_LATENT_HPP
+#include "detail/extern_templates.hpp"
+#endif

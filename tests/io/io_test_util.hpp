@@ -2,6 +2,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <latent/core/error.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -51,6 +52,21 @@ std::string raw(std::initializer_list<T> values) {
 inline std::string data_file(const std::string& name) {
   const char* env = std::getenv("LATENT_SOURCE_DIR");
   return std::string(env ? env : LATENT_SOURCE_DIR) + "/tests/io/data/" + name;
+}
+
+/// The message of the IoError that load(path) throws, after its "[latent.io] <op>: <path>: " prefix (which must be
+/// there); fails the test when nothing is thrown.
+template <class Load>
+std::string io_error_detail(const std::string& op, const std::string& path, Load&& load) {
+  try {
+    load(path);
+  } catch (const latent::IoError& e) {
+    const std::string prefix = "[latent.io] " + op + ": " + path + ": ";
+    REQUIRE(std::string(e.what()).rfind(prefix, 0) == 0);
+    return std::string(e.what()).substr(prefix.size());
+  }
+  FAIL("no error for " + path);
+  return std::string();
 }
 
 }  // namespace latent_io_test

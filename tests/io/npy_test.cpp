@@ -10,6 +10,7 @@
 
 using namespace latent;
 using latent_io_test::raw;
+using latent_io_test::io_error_detail;
 using latent_io_test::read_bytes;
 using latent_io_test::TempDir;
 using latent_io_test::write_bytes;
@@ -109,16 +110,7 @@ TEST_CASE("load_npy reads format versions 2.0 and 3.0 and converts element types
 TEST_CASE("load_npy rejects malformed headers naming the file, the byte offset and the problem", "[io][npy][errors]") {
   TempDir dir;
   auto message = [&](const std::string& name, const std::string& bytes) {
-    const std::string path = write_bytes(dir / name, bytes);
-    try {
-      io::load_npy_any(path);
-    } catch (const IoError& e) {
-      const std::string prefix = "[latent.io] load_npy: " + path + ": ";
-      REQUIRE(std::string(e.what()).rfind(prefix, 0) == 0);
-      return std::string(e.what()).substr(prefix.size());
-    }
-    FAIL("no error for " + name);
-    return std::string();
+    return io_error_detail("load_npy", write_bytes(dir / name, bytes), [](const std::string& p) { io::load_npy_any(p); });
   };
   const std::string four_floats = raw<float>({1, 2, 3, 4});
 

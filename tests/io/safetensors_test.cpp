@@ -9,6 +9,7 @@
 
 using namespace latent;
 using latent_io_test::raw;
+using latent_io_test::io_error_detail;
 using latent_io_test::read_bytes;
 using latent_io_test::TempDir;
 using latent_io_test::write_bytes;
@@ -107,16 +108,8 @@ TEST_CASE("a module's state_dict round-trips through safetensors into a fresh mo
 TEST_CASE("load_safetensors rejects malformed files naming the file, the byte offset and the problem", "[io][safetensors][errors]") {
   TempDir dir;
   auto message = [&](const std::string& name, const std::string& bytes) {
-    const std::string path = write_bytes(dir / name, bytes);
-    try {
-      io::load_safetensors(path);
-    } catch (const IoError& e) {
-      const std::string prefix = "[latent.io] load_safetensors: " + path + ": ";
-      REQUIRE(std::string(e.what()).rfind(prefix, 0) == 0);
-      return std::string(e.what()).substr(prefix.size());
-    }
-    FAIL("no error for " + name);
-    return std::string();
+    return io_error_detail("load_safetensors", write_bytes(dir / name, bytes),
+                           [](const std::string& p) { io::load_safetensors(p); });
   };
   const std::string f32x2 = raw<float>({1.0f, 2.0f});
   auto entry = [](const std::string& name, const std::string& dtype, const std::string& shape, const std::string& offsets) {

@@ -121,6 +121,22 @@ TEST_CASE("GAN rejects bad options and a discriminator with several outputs per 
                       "[latent.shape] GAN: the discriminator maps [4,2] to [4,2]; expected [4] or [4,1]");
 }
 
+TEST_CASE("GAN checks labels against num_classes and the players' call signatures", "[models][gan]") {
+  Rng rng(1);
+  REQUIRE_THROWS_WITH((DoubleGAN(tiny_generator(rng), smooth_critic(rng), {}, {.latent_dim = 2, .num_classes = -1})),
+                      "[latent.value] GAN: num_classes = -1 must be >= 0");
+  DoubleGAN plain(tiny_generator(rng), smooth_critic(rng), {}, {.latent_dim = 2});
+  const auto two = from_vector<std::int64_t>({0, 1}, {2});
+  REQUIRE_THROWS_WITH(plain.sample(2, rng, two), "[latent.value] GAN.generate: labels given to an unconditional GAN (num_classes = 0)");
+  REQUIRE_THROWS_WITH(plain.random_labels(2, rng), "[latent.value] GAN.random_labels: the model is unconditional (num_classes = 0)");
+  // MLPs have no (x, labels) call: a conditional GAN over them fails when it first needs one.
+  DoubleGAN cond(tiny_generator(rng), smooth_critic(rng), {}, {.latent_dim = 2, .num_classes = 3});
+  REQUIRE_THROWS_WITH(cond.sample(2, rng, two), "[latent.value] GAN.generate: num_classes > 0 but the generator has no call G(z, labels)");
+  REQUIRE_THROWS_WITH(cond.logits(zeros<double>({2, 2}), two),
+                      "[latent.value] GAN.logits: num_classes > 0 but the discriminator has no call D(x, labels)");
+  REQUIRE_THROWS_WITH(cond.logits(zeros<double>({3, 2}), two), "[latent.shape] GAN.logits: labels [2] do not match a batch of 3");
+}
+
 TEST_CASE("spectral norm's sigma converges to the largest singular value", "[nn][spectral_norm]") {
   Rng rng(2);
   auto sn = nn::spectral_norm<double>(std::make_unique<nn::Linear<double>>(nn::LinearOptions{.in_features = 4, .out_features = 3}, rng), rng);

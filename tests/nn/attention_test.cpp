@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "nn_test_util.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +13,8 @@
 #include <vector>
 
 using namespace latent;
+using latent_nn_test::names_of;
+using latent_nn_test::relative_error;
 
 namespace {
 std::filesystem::path mha_case_dir(const std::string& name) {
@@ -22,23 +26,6 @@ Tensor<double> load(const std::string& name, const std::string& array) {
   return testing::load_npy<double>((mha_case_dir(name) / (array + ".npy")).string());
 }
 
-std::vector<std::string> names_of(const StateDict& sd) {
-  std::vector<std::string> out;
-  for (const auto& [name, t] : sd) out.push_back(name);
-  return out;
-}
-
-/// max |a - b| over max |b|.
-template <Scalar T>
-double relative_error(const Tensor<T>& a, const Tensor<T>& b) {
-  REQUIRE(a.shape() == b.shape());
-  double err = 0, scale = 0;
-  for (index_t i = 0; i < a.numel(); ++i) {
-    err = std::max(err, std::abs(double(a.data()[i]) - double(b.data()[i])));
-    scale = std::max(scale, std::abs(double(b.data()[i])));
-  }
-  return err / scale;
-}
 }  // namespace
 
 TEST_CASE("MultiHeadAttention has torch.nn.MultiheadAttention's parameters, names and shapes", "[nn][attention]") {

@@ -5,6 +5,8 @@
 #include <latent/latent.hpp>
 #include <latent/kernels/attention.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -13,9 +15,9 @@
 #include <vector>
 
 using namespace latent;
+using namespace latent_test;
 
 namespace {
-using Inputs = std::vector<Tensor<double>>;
 
 Tensor<double> load_case(const std::string& name, const std::string& array) {
   const char* env = std::getenv("LATENT_SOURCE_DIR");
@@ -57,13 +59,6 @@ Tensor<T> composed_attention(const Tensor<T>& q, const Tensor<T>& k, const Tenso
   return matmul(softmax(s, -1), v);
 }
 
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
-
-GradcheckResult run_gradcheck(const DifferentiableFunction& f, const Inputs& inputs) { return gradcheck(f, inputs); }
-GradcheckResult run_gradgradcheck(const DifferentiableFunction& f, const Inputs& inputs) { return gradgradcheck(f, inputs); }
 }  // namespace
 
 // Float64 agrees with PyTorch to rounding (1e-12 of the tensor's scale; observed worst 1e-13). Float32 rounds at

@@ -5,18 +5,16 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <functional>
 #include <string>
 #include <vector>
 
 using namespace latent;
+using namespace latent_test;
 
 namespace {
-using Inputs = std::vector<Tensor<double>>;
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
 
 /// One op from every family, each from x [4, 3] (values in (-1, 1)) to some tensor.
 std::vector<std::pair<std::string, std::function<Tensor<double>(const Tensor<double>&)>>> op_zoo() {

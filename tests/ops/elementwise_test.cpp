@@ -4,45 +4,18 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <cmath>
 #include <limits>
 #include <vector>
 
 using namespace latent;
+using namespace latent_test;
 
 namespace {
 
-using Inputs = std::vector<Tensor<double>>;
-
-/// Uniform values in [low, high) from a fixed seed.
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
-/// Uniform magnitudes in [low, high) with random signs: inputs that stay away from a kink at 0.
-Tensor<double> away_from_zero(const Shape& s, std::uint64_t seed, double low = 0.2, double high = 1.5) {
-  Rng rng(seed);
-  auto t = rand<double>(s, rng, low, high);
-  for (index_t i = 0; i < t.numel(); ++i)
-    if (rng.uniform<double>() < 0.5) t.data()[i] = -t.data()[i];
-  return t;
-}
-
 }  // namespace
-
-// Every check goes through one instantiation of gradcheck (a std::function), which keeps compile times down;
-// on failure it reports the worst element.
-namespace {
-GradcheckResult run_gradcheck(const DifferentiableFunction& f, const std::vector<Tensor<double>>& inputs) {
-  return gradcheck(f, inputs);
-}
-}  // namespace
-#define CHECK_GRADCHECK(...)                         \
-  do {                                               \
-    const auto result_ = run_gradcheck(__VA_ARGS__); \
-    INFO(result_.report);                            \
-    CHECK(result_.ok);                               \
-  } while (false)
 
 // ---- binary ops and broadcasting -----------------------------------------------------------------
 

@@ -3,18 +3,16 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 using namespace latent;
+using namespace latent_test;
 
 namespace {
-using Inputs = std::vector<Tensor<double>>;
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
 
 /// C[b] = A[b] B[b] by the definition, for [B, M, K] x [B, K, N] (the oracle for the GEMM path).
 template <class T>
@@ -32,20 +30,6 @@ std::vector<double> naive_bmm(const Tensor<T>& a, const Tensor<T>& b) {
   return c;
 }
 }  // namespace
-
-// Every check goes through one instantiation of gradcheck (a std::function), which keeps compile times down;
-// on failure it reports the worst element.
-namespace {
-GradcheckResult run_gradcheck(const DifferentiableFunction& f, const std::vector<Tensor<double>>& inputs) {
-  return gradcheck(f, inputs);
-}
-}  // namespace
-#define CHECK_GRADCHECK(...)                         \
-  do {                                               \
-    const auto result_ = run_gradcheck(__VA_ARGS__); \
-    INFO(result_.report);                            \
-    CHECK(result_.ok);                               \
-  } while (false)
 
 TEST_CASE("matmul has correct gradients for every operand layout", "[ops][linalg][gradcheck]") {
   struct Case {

@@ -3,33 +3,14 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <cmath>
 #include <limits>
 #include <vector>
 
 using namespace latent;
-
-namespace {
-using Inputs = std::vector<Tensor<double>>;
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
-}  // namespace
-
-// Every check goes through one instantiation of gradcheck (a std::function), which keeps compile times down;
-// on failure it reports the worst element.
-namespace {
-GradcheckResult run_gradcheck(const DifferentiableFunction& f, const std::vector<Tensor<double>>& inputs) {
-  return gradcheck(f, inputs);
-}
-}  // namespace
-#define CHECK_GRADCHECK(...)                         \
-  do {                                               \
-    const auto result_ = run_gradcheck(__VA_ARGS__); \
-    INFO(result_.report);                            \
-    CHECK(result_.ok);                               \
-  } while (false)
+using namespace latent_test;
 
 // ---- gradients -----------------------------------------------------------------------------------
 

@@ -4,22 +4,16 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 using namespace latent;
+using namespace latent_test;
 
 namespace {
-using Inputs = std::vector<Tensor<double>>;
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
-/// Weights the outputs by distinct values: a normalised output summed plainly has a zero gradient.
-Tensor<double> weighted(const Tensor<double>& y) {
-  return mul(y, reshape(arange<double>(1.0, static_cast<double>(y.numel()) + 1.0), y.shape()));
-}
 template <class T>
 void check_values(const Tensor<T>& y, const std::vector<double>& expected, double tol) {
   REQUIRE(y.numel() == static_cast<index_t>(expected.size()));
@@ -29,20 +23,6 @@ void check_values(const Tensor<T>& y, const std::vector<double>& expected, doubl
   }
 }
 }  // namespace
-
-// Every check goes through one instantiation of gradcheck (a std::function), which keeps compile times down;
-// on failure it reports the worst element.
-namespace {
-GradcheckResult run_gradcheck(const DifferentiableFunction& f, const std::vector<Tensor<double>>& inputs) {
-  return gradcheck(f, inputs);
-}
-}  // namespace
-#define CHECK_GRADCHECK(...)                         \
-  do {                                               \
-    const auto result_ = run_gradcheck(__VA_ARGS__); \
-    INFO(result_.report);                            \
-    CHECK(result_.ok);                               \
-  } while (false)
 
 TEST_CASE("layer_norm has correct gradients with and without affine parameters", "[ops][norm][gradcheck]") {
   const auto x = uniform({3, 5}, 1, -2, 2), w = uniform({5}, 2, 0.5, 1.5), b = uniform({5}, 3);

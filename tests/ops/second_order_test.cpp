@@ -5,39 +5,16 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <vector>
 
 using namespace latent;
+using namespace latent_test;
 
 namespace {
-using Inputs = std::vector<Tensor<double>>;
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
-Tensor<double> away_from_zero(const Shape& s, std::uint64_t seed, double low = 0.2, double high = 1.5) {
-  Rng rng(seed);
-  auto t = rand<double>(s, rng, low, high);
-  for (index_t i = 0; i < t.numel(); ++i)
-    if (rng.uniform<double>() < 0.5) t.data()[i] = -t.data()[i];
-  return t;
-}
 Tensor<double> cube(const Tensor<double>& y) { return mul(y, mul(y, y)); }
 }  // namespace
-
-// Every check goes through one instantiation of gradgradcheck (a std::function), which keeps compile times down;
-// on failure it reports the worst element.
-namespace {
-GradcheckResult run_gradgradcheck(const DifferentiableFunction& f, const std::vector<Tensor<double>>& inputs) {
-  return gradgradcheck(f, inputs);
-}
-}  // namespace
-#define CHECK_GRADGRADCHECK(...)                         \
-  do {                                                   \
-    const auto result_ = run_gradgradcheck(__VA_ARGS__); \
-    INFO(result_.report);                                \
-    CHECK(result_.ok);                                   \
-  } while (false)
 
 TEST_CASE("second order: add, sub, mul and div, with broadcasting", "[ops][second_order]") {
   const auto a = uniform({3, 4}, 1), b = uniform({4}, 2, 0.5, 2.0), s = uniform({}, 3, 0.5, 2.0);

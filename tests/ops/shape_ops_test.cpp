@@ -3,38 +3,17 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include "ops_test_util.hpp"
+
 #include <cmath>
 #include <vector>
 
 using namespace latent;
+using namespace latent_test;
 
 namespace {
-using Inputs = std::vector<Tensor<double>>;
 using Index = Tensor<std::int64_t>;
-Tensor<double> uniform(const Shape& s, std::uint64_t seed, double low = -1, double high = 1) {
-  Rng rng(seed);
-  return rand<double>(s, rng, low, high);
-}
-/// Weights the elements of y by distinct values, so that a gradient check sees a mix-up of positions.
-Tensor<double> weighted(const Tensor<double>& y) {
-  auto w = arange<double>(1.0, static_cast<double>(y.numel()) + 1.0);
-  return mul(y, reshape(w, y.shape()));
-}
 }  // namespace
-
-// Every check goes through one instantiation of gradcheck (a std::function), which keeps compile times down;
-// on failure it reports the worst element.
-namespace {
-GradcheckResult run_gradcheck(const DifferentiableFunction& f, const std::vector<Tensor<double>>& inputs) {
-  return gradcheck(f, inputs);
-}
-}  // namespace
-#define CHECK_GRADCHECK(...)                         \
-  do {                                               \
-    const auto result_ = run_gradcheck(__VA_ARGS__); \
-    INFO(result_.report);                            \
-    CHECK(result_.ok);                               \
-  } while (false)
 
 // ---- gradients -----------------------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ class CharVocab {
     return decode(std::span<const std::int64_t>(tokens.data(), static_cast<std::size_t>(tokens.numel())));
   }
 
- private:
+  /// A character for messages: 'a' (0x61) when printable, else its code 0x0A.
   static std::string describe(char c) {
     const auto u = static_cast<unsigned char>(c);
     static const char* const hex = "0123456789ABCDEF";
@@ -123,6 +123,7 @@ class CharVocab {
     return u >= 0x20 && u < 0x7F ? "'" + std::string(1, c) + "' (" + code + ")" : code;
   }
 
+ private:
   std::string chars_;
   std::array<std::int32_t, 256> index_{};
 };

@@ -15,13 +15,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "../core/atomic_file.hpp"
 #include "../core/error.hpp"
 #include "../core/state_dict.hpp"
 #include "../core/tensor.hpp"
 
 #define LATENT_INSIDE_IO
-#include "detail/atomic_file.hpp"
 #include "detail/file_reader.hpp"
+#include "detail/header_cursor.hpp"
 #undef LATENT_INSIDE_IO
 
 namespace latent::io {
@@ -100,9 +101,16 @@ inline NpyPreamble parse_npy_preamble(std::span<const std::byte> head, std::uint
 
 /// A strict reader for the header: a Python dict literal with exactly the keys 'descr' (a string),
 /// 'fortran_order' (True/False) and 'shape' (a tuple of non-negative ints), padded with spaces and a '\n'.
-class NpyDictParser {
+struct NpyHeaderFormat {
+  [[noreturn]] static void error(std::string_view name, std::uint64_t offset, const std::string& what) {
+    npy_error(name, offset, what);
+  }
+  static constexpr const char* unterminated = "the header ends inside its dictionary";
+};
+
+class NpyDictParser : public HeaderCursor<NpyHeaderFormat> {
  public:
-  NpyDictParser(std::string_view text, std::size_t base, std::string_view name) : s_(text), base_(base), name_(name) {}
+  using HeaderCursor::HeaderCursor;
 
   std::string descr, fortran;
   std::vector<index_t> shape;
@@ -145,27 +153,14 @@ class NpyDictParser {
     }
     ++i_;
     // NumPy pads with spaces and ends the header with '\n'.
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
+    skip_space();
     if (i_ != s_.size()) fail(i_, "unexpected text after the header dictionary");
     if (!have_descr) fail(0, "the header has no 'descr' key");
     if (!have_fortran) fail(0, "the header has no 'fortran_order' key");
     if (!have_shape) fail(0, "the header has no 'shape' key");
   }
 
-  [[noreturn]] void fail(std::size_t at, const std::string& what) const { npy_error(name_, base_ + at, what); }
-
  private:
-  char peek() const {
-    if (i_ >= s_.size()) fail(i_, "the header ends inside its dictionary");
-    return s_[i_];
-  }
-  void expect(char c, const std::string& what) {
-    if (peek() != c) fail(i_, what);
-    ++i_;
-  }
-  void skip_space() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
-  }
   std::string string_literal() {
     const char quote = peek();
     if (quote != '\'' && quote != '"') fail(i_, "expected a quoted string");
@@ -214,11 +209,6 @@ class NpyDictParser {
     ++i_;
     if (shape.size() == 1 && !trailing_comma) fail(start, "shape (n) is not a tuple; a 1-d shape is written (n,)");
   }
-
-  std::string_view s_;
-  std::size_t base_;
-  std::string_view name_;
-  std::size_t i_ = 0;
 };
 
 /// Validates the whole header. `file` holds at least the preamble and the header; `file_size` is the real

@@ -18,9 +18,7 @@
 #include "../core/tensor.hpp"
 #include "../version.hpp"
 
-#define LATENT_INSIDE_IO
-#include "detail/atomic_file.hpp"
-#undef LATENT_INSIDE_IO
+#include "../core/atomic_file.hpp"
 
 #if defined(LATENT_HAVE_PNG)
 #include <png.h>
@@ -128,7 +126,7 @@ inline std::vector<std::uint8_t> encode_png(const std::uint8_t* pixels, int widt
 inline void save_png(const std::filesystem::path& path, const std::uint8_t* pixels, int width, int height, int channels,
                      const Provenance& text = {}) {
   const auto bytes = encode_png(pixels, width, height, channels, text, path.string());
-  detail::write_file_atomically(path, std::as_bytes(std::span<const std::uint8_t>(bytes)), "save_png");
+  write_file_atomically(path, std::as_bytes(std::span<const std::uint8_t>(bytes)), "save_png");
 }
 
 inline void save_png(const std::filesystem::path& path, const Image& image, const Provenance& text = {}) {

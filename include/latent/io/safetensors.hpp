@@ -15,14 +15,15 @@
 #include <variant>
 #include <vector>
 
+#include "../core/atomic_file.hpp"
 #include "../core/error.hpp"
 #include "../core/state_dict.hpp"
 #include "../core/tensor.hpp"
 #include "../version.hpp"
 
 #define LATENT_INSIDE_IO
-#include "detail/atomic_file.hpp"
 #include "detail/file_reader.hpp"
+#include "detail/header_cursor.hpp"
 #undef LATENT_INSIDE_IO
 
 namespace latent::io {
@@ -66,9 +67,16 @@ struct StEntry {
 /// Strings must be valid UTF-8 (escapes, including \u surrogate pairs, are decoded); numbers in shapes and
 /// offsets are non-negative integers; duplicate keys, unknown fields and trailing text are errors. A general
 /// JSON library would accept far more than the format allows and then need the same checks on its tree.
-class StHeaderParser {
+struct StHeaderFormat {
+  [[noreturn]] static void error(std::string_view name, std::uint64_t offset, const std::string& what) {
+    st_error(name, offset, what);
+  }
+  static constexpr const char* unterminated = "the header ends inside its JSON";
+};
+
+class StHeaderParser : public HeaderCursor<StHeaderFormat> {
  public:
-  StHeaderParser(std::string_view text, std::size_t base, std::string_view name) : s_(text), base_(base), name_(name) {}
+  using HeaderCursor::HeaderCursor;
 
   std::vector<StEntry> entries;
   Metadata metadata;
@@ -95,21 +103,7 @@ class StHeaderParser {
     if (i_ != s_.size()) fail(i_, "unexpected text after the header's JSON object");
   }
 
-  [[noreturn]] void fail(std::size_t at, const std::string& what) const { st_error(name_, base_ + at, what); }
-
  private:
-  char peek() const {
-    if (i_ >= s_.size()) fail(i_, "the header ends inside its JSON");
-    return s_[i_];
-  }
-  void expect(char c, const std::string& what) {
-    if (peek() != c) fail(i_, what);
-    ++i_;
-  }
-  void skip_space() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
-  }
-
   /// Calls member(key, key_offset) for each member of the object whose '{' was just consumed; `member`
   /// parses the value. Consumes the closing '}'.
   template <class Member>
@@ -327,11 +321,6 @@ class StHeaderParser {
       }
     }
   }
-
-  std::string_view s_;
-  std::size_t base_;
-  std::string_view name_;
-  std::size_t i_ = 0;
 };
 
 /// The parsed header plus the checks that tie it to the data section: every tensor's byte length matches
@@ -523,7 +512,7 @@ inline void save_safetensors(const std::filesystem::path& path, const StateDict&
   std::string length(8, '\0');
   for (int b = 0; b < 8; ++b) length[static_cast<std::size_t>(b)] = static_cast<char>((header.size() >> (8 * b)) & 0xFF);
 
-  detail::AtomicFile file(path, "save_safetensors");
+  AtomicFile file(path, "save_safetensors");
   file.write(length);
   file.write(header);
   for (const auto& [name, t] : tensors)

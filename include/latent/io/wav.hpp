@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/atomic_file.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 
@@ -80,14 +81,10 @@ inline std::vector<std::uint8_t> encode_wav(const Tensor<float>& samples, int sa
   return out;
 }
 
-/// Writes `samples` ([frames] or [channels, frames], values in [-1, 1]; outside is clipped) as 16-bit PCM.
+/// Writes `samples` ([frames] or [channels, frames], values in [-1, 1]; outside is clipped) as 16-bit PCM, atomically.
 inline void save_wav(const std::filesystem::path& path, const Tensor<float>& samples, int sample_rate) {
   const auto bytes = encode_wav(samples, sample_rate, path.string());
-  std::FILE* f = std::fopen(path.string().c_str(), "wb");
-  LATENT_CHECK(f != nullptr, IoError, path.string() + ": cannot open for writing");
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  LATENT_CHECK(ok && closed, IoError, path.string() + ": writing the WAV file failed (disk full?)");
+  write_file_atomically(path, std::as_bytes(std::span<const std::uint8_t>(bytes)), "save_wav");
 }
 
 /// Decodes a 16-bit PCM WAV file held in memory; `name` is used in error messages. Accepts the fmt tags

@@ -10,6 +10,7 @@
 #define EIGEN_DONT_PARALLELIZE
 #endif
 #include <Eigen/Core>
+#include <Eigen/Eigenvalues>  // SelfAdjointEigenSolver: matrix square roots of covariances (metrics/frechet.hpp)
 #include <unsupported/Eigen/SpecialFunctions>
 
 namespace latent::kernels {

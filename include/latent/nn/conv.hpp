@@ -68,6 +68,17 @@ std::string conv_repr(const char* layer, const Options& o) {
   if (!o.bias) s += ", bias=false";
   return s + ")";
 }
+/// The options Conv2d and ConvTranspose2d share: positive channel counts, kernel size and stride, padding >= 0,
+/// dilation >= 1.
+template <class Options>
+void check_conv_options(const char* layer, const Options& o) {
+  check_positive(layer, "in_channels", o.in_channels);
+  check_positive(layer, "out_channels", o.out_channels);
+  check_size2(layer, "kernel_size", o.kernel_size, 1);
+  check_size2(layer, "stride", o.stride, 1);
+  check_size2(layer, "padding", o.padding, 0);
+  check_size2(layer, "dilation", o.dilation, 1);
+}
 template <Scalar T>
 void check_conv_input(const std::string& repr, const Tensor<T>& x, index_t channels) {
   LATENT_CHECK(x.rank() == 4, ShapeError, repr + ": input " + x.shape().str() + " must be [N, C, H, W]");
@@ -104,12 +115,7 @@ class Conv2d : public UnaryModule<T> {
 
  private:
   static Conv2dOptions validated(const Conv2dOptions& o) {
-    detail::check_positive("Conv2d", "in_channels", o.in_channels);
-    detail::check_positive("Conv2d", "out_channels", o.out_channels);
-    detail::check_size2("Conv2d", "kernel_size", o.kernel_size, 1);
-    detail::check_size2("Conv2d", "stride", o.stride, 1);
-    detail::check_size2("Conv2d", "padding", o.padding, 0);
-    detail::check_size2("Conv2d", "dilation", o.dilation, 1);
+    detail::check_conv_options("Conv2d", o);
     return o;
   }
 };
@@ -144,13 +150,8 @@ class ConvTranspose2d : public UnaryModule<T> {
 
  private:
   static ConvTranspose2dOptions validated(const ConvTranspose2dOptions& o) {
-    detail::check_positive("ConvTranspose2d", "in_channels", o.in_channels);
-    detail::check_positive("ConvTranspose2d", "out_channels", o.out_channels);
-    detail::check_size2("ConvTranspose2d", "kernel_size", o.kernel_size, 1);
-    detail::check_size2("ConvTranspose2d", "stride", o.stride, 1);
-    detail::check_size2("ConvTranspose2d", "padding", o.padding, 0);
+    detail::check_conv_options("ConvTranspose2d", o);
     detail::check_size2("ConvTranspose2d", "output_padding", o.output_padding, 0);
-    detail::check_size2("ConvTranspose2d", "dilation", o.dilation, 1);
     // PyTorch's rule: an output_padding must be smaller than the stride or the dilation.
     LATENT_CHECK((o.output_padding.h < o.stride.h || o.output_padding.h < o.dilation.h) &&
                      (o.output_padding.w < o.stride.w || o.output_padding.w < o.dilation.w),

@@ -34,6 +34,23 @@ struct ParamGroup {
   std::vector<std::string> names = std::vector<std::string>(std::size_t{0});
 };
 
+/// nanoGPT's configure_optimizers, for any model: two groups with `options`, weight decay on the parameters with 2
+/// or more dimensions (matmul weights, embeddings), none (weight_decay = 0) on biases and norm weights. Takes
+/// module.named_parameters():
+///   optim::AdamW<float> opt(optim::weight_decay_groups(gpt.named_parameters(), AdamWOptions{.weight_decay = 0.1}));
+template <Scalar T, class Options>
+std::vector<ParamGroup<T, Options>> weight_decay_groups(
+    const std::vector<std::pair<std::string, Tensor<T>>>& named_parameters, const Options& options) {
+  ParamGroup<T, Options> decay{{}, options}, no_decay{{}, options};
+  no_decay.options.weight_decay = 0.0;
+  for (const auto& [name, p] : named_parameters) {
+    auto& g = p.rank() >= 2 ? decay : no_decay;
+    g.params.push_back(p);
+    g.names.push_back(name);
+  }
+  return {decay, no_decay};
+}
+
 /// The interface of every optimizer. Parameters are numbered 0, 1, ... across groups in order, as in
 /// PyTorch; state_dict() holds
 ///   param_groups.<g>.<option>   0-dim float64 (int64 for flags), betas as [2]; params: int64 indices;

@@ -1,10 +1,8 @@
 // AtomicFile: writes a file so that readers see either the old contents or the complete new ones, never a
 // torn mix: data goes to a temporary file in the same folder, which is flushed, fsync'ed and renamed over
 // the target (rename is atomic within a file system), then the folder is fsync'ed.
+// Every save in latent (safetensors, .npy, PNG, WAV, tokenizers) goes through it.
 #pragma once
-#ifndef LATENT_INSIDE_IO
-#error "latent/io/detail/atomic_file.hpp is internal: include <latent/io/safetensors.hpp> or <latent/io/npy.hpp>"
-#endif
 
 #include <atomic>
 #include <cerrno>
@@ -19,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../core/error.hpp"
+#include "error.hpp"
 
-namespace latent::io::detail {
+namespace latent {
 
 /// Usage (`who` starts every error message, e.g. "save_npy"):
 ///   AtomicFile f(path, "save_npy");
@@ -113,4 +111,4 @@ inline void write_file_atomically(const std::filesystem::path& target, std::span
   f.commit();
 }
 
-}  // namespace latent::io::detail
+}  // namespace latent

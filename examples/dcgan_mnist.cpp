@@ -1,0 +1,168 @@
+// dcgan_mnist: trains the DCGAN of models/gan_nets.hpp (BENCHMARKS.md's W2 network) on the shipped MNIST-10k, scaled to
+// [-1, 1], optionally class-conditional (label embedding in G, projection discriminator), and judges 10,000 samples of
+// the EMA generator with metrics::DigitClassifier: the share of each digit class, the share of confident samples
+// (top probability >= 0.9), with --conditional the share classified as the requested digit, and the Fréchet distance
+// in the classifier's feature space to the 1,000 held-out images.
+//
+//   build/release/examples/dcgan_mnist --out runs/dcgan
+//   build/release/examples/dcgan_mnist --conditional --out runs/cdcgan
+//
+// Trains on the 9,000 training images of the split the classifier uses (every 10th image held out). The classifier is
+// read from --classifier, and trained there first (about a minute) when the file does not exist.
+// Writes to --out: samples.npy (the 10,000 samples in [0, 1], [N, 1, 28, 28]; labels.npy with --conditional),
+// samples.png (8×8 grid; with --conditional one row of 8 per digit 0..9), model.safetensors (the EMA generator under
+// DCGANGenerator's names, with the configuration as metadata), log.csv.
+#include <latent/latent.hpp>
+#include <latent/metrics/digit_classifier.hpp>
+
+#include "common/args.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace latent;
+
+namespace {
+
+struct Config {
+  int steps = 2000;          // generator steps (one discriminator step each), batch 64: ~14 epochs of the 9,000 images
+  int batch = 64;
+  std::string loss = "non_saturating";  // minimax, non_saturating, least_squares, hinge
+  bool conditional = false;
+  double lr_g = 2e-4;        // DCGAN's Adam settings (Radford et al. 2016; BENCHMARKS.md W2)
+  double lr_d = 2e-4;
+  double ema = 0.999;
+  int samples = 10000;
+  std::string classifier = "digit_classifier-out/digit_classifier.safetensors";
+  std::uint64_t seed = 0;
+  int threads = 1;           // on the shared 2-core machine 2 threads ran 3.7x slower than 1 under load
+  std::string out = "dcgan_mnist-out";
+};
+
+using G = models::DCGANGenerator<float>;
+using D = models::DCGANDiscriminator<float>;
+
+/// n samples in [0, 1] of the given classes (empty: unconditional), drawn with the EMA generator in batches of 500. The
+/// generator stays in training mode, so BatchNorm normalises with each sampling batch's statistics (as PyTorch's
+/// DCGAN example samples): its running statistics belong to the raw weights, not to their EMA.
+template <class Gan>
+Tensor<float> draw(Gan& gan, index_t n, const std::vector<std::int64_t>& classes, Rng& rng) {
+  std::vector<Tensor<float>> parts;
+  for (index_t s = 0; s < n; s += 500) {
+    const index_t m = std::min<index_t>(500, n - s);
+    Tensor<std::int64_t> y;
+    if (!classes.empty())
+      y = from_vector<std::int64_t>(std::vector<std::int64_t>(classes.begin() + s, classes.begin() + s + m), Shape{m});
+    parts.push_back(mul_scalar(add_scalar(gan.sample(m, rng, y), 1.0f), 0.5f));
+  }
+  return cat(parts, 0);
+}
+
+template <class Loss>
+int run(const Config& c, const examples::Args& args, int argc, char** argv) {
+  const auto out = examples::make_out_dir(c.out);
+  const auto mnist = examples::data_path("mnist-10k");
+  const metrics::DigitSplit split = metrics::load_mnist10k_split(mnist);
+  const Tensor<float> train = add_scalar(mul_scalar(split.train.images, 2.0f), -1.0f);  // [0, 1] → [-1, 1]
+  const Tensor<std::int64_t>& train_labels = split.train.labels;
+
+  Rng rng(c.seed);
+  const models::DCGANConfig net{.num_classes = c.conditional ? 10 : 0};
+  GAN<G, D, Loss> gan(std::make_unique<G>(net, rng), std::make_unique<D>(net, rng), {},
+                      {.latent_dim = net.latent_dim, .ema_decay = c.ema, .num_classes = net.num_classes});
+  optim::Adam<float> g_opt(gan.generator().parameters(), {.lr = c.lr_g, .betas = {0.5, 0.999}});
+  optim::Adam<float> d_opt(gan.discriminator().parameters(), {.lr = c.lr_d, .betas = {0.5, 0.999}});
+
+  io::CsvLog log(out / "log.csv", {"step", "d_loss", "g_loss", "seconds"});
+  io::Progress progress(c.steps, "train " + Loss::name());
+  const std::function<GANBatch<float>()> next_real = [&]() -> GANBatch<float> {
+    const auto idx = randint(0, train.size(0), {c.batch}, rng);
+    Tensor<std::int64_t> y;
+    if (c.conditional) {
+      y = Tensor<std::int64_t>::empty(Shape{c.batch});
+      for (index_t i = 0; i < c.batch; ++i) y.data()[i] = train_labels.data()[idx.data()[i]];
+    }
+    return {index_select(train, 0, idx), y};
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  for (int step = 1; step <= c.steps; ++step) {
+    const GANStepLosses l = gan.train_step(next_real, g_opt, d_opt, rng);
+    if (step % 50 == 0 || step == c.steps) log.row({double(step), l.discriminator, l.generator, seconds()});
+    progress.update(step, {{"d", l.discriminator}, {"g", l.generator}});
+  }
+  progress.finish();
+  const double train_seconds = seconds();
+  std::printf("trained %d steps (batch %d) in %.1f s: %.1f ms/step\n", c.steps, c.batch, train_seconds,
+              1000 * train_seconds / c.steps);
+  std::fflush(stdout);
+
+  Rng sample_rng(c.seed + 1);
+  std::vector<std::int64_t> classes;  // conditional: 0..9 in turn
+  if (c.conditional)
+    for (int i = 0; i < c.samples; ++i) classes.push_back(i % 10);
+  const Tensor<float> samples = draw(gan, c.samples, classes, sample_rng);
+  io::save_npy(out / "samples.npy", samples);
+  if (c.conditional) io::save_npy(out / "labels.npy", from_vector<std::int64_t>(classes, Shape{index_t(classes.size())}));
+
+  const std::string description = "dcgan_mnist: " + Loss::name() + (c.conditional ? ", conditional" : "");
+  const io::Provenance text = io::provenance(description, c.seed, c.steps, argc, argv);
+  {
+    Rng grid_rng(c.seed + 2);
+    std::vector<std::int64_t> grid_classes;  // one row of 8 per digit
+    if (c.conditional)
+      for (int i = 0; i < 80; ++i) grid_classes.push_back(i / 8);
+    io::save_image_grid(out / "samples.png", draw(gan, c.conditional ? 80 : 64, grid_classes, grid_rng), {.nrow = 8, .scale = 2},
+                        text);
+  }
+  io::save_safetensors(out / "model.safetensors", gan.sampling_state_dict(),
+                       {{"model", "DCGANGenerator (EMA)"}, {"loss", Loss::name()},
+                        {"latent_dim", std::to_string(net.latent_dim)}, {"num_classes", std::to_string(net.num_classes)},
+                        {"image_range", "[-1, 1]"}, {"steps", std::to_string(c.steps)}, {"seed", std::to_string(c.seed)},
+                        {"command", args.command_line()}});
+
+  double held_out_accuracy = 0;
+  metrics::DigitClassifier classifier =
+      metrics::load_or_train_digit_classifier(c.classifier, mnist, {}, {}, &held_out_accuracy);
+  const metrics::DigitReport r =
+      metrics::evaluate_digits(classifier, samples, split.held_out.images, c.conditional ? &classes : nullptr);
+  std::printf("digit classifier (%s, held-out accuracy %.2f%%) on %lld samples:\n", c.classifier.c_str(),
+              100 * held_out_accuracy, static_cast<long long>(r.samples));
+  std::printf("  class shares:");
+  for (double f : r.class_fraction) std::printf(" %.1f%%", 100 * f);
+  std::printf("\n  rarest class %.1f%%   confident (p >= 0.9) %.1f%%   Frechet distance %.2f\n", 100 * r.min_class_fraction,
+              100 * r.confident_fraction, r.frechet);
+  if (c.conditional) std::printf("  classified as requested %.1f%%\n", 100 * r.requested_accuracy);
+  std::printf("wrote %s/{samples.npy,samples.png,model.safetensors,log.csv}\n", c.out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  Config c;
+  examples::Args args("dcgan_mnist", "Train a DCGAN on MNIST-10k and judge its samples with the digit classifier.");
+  args.option("--steps", c.steps, "generator steps (one discriminator step each)")
+      .option("--batch", c.batch, "batch size")
+      .option("--loss", c.loss, "minimax, non_saturating, least_squares, hinge")
+      .flag("--conditional", c.conditional, "condition both players on the digit label (embedding in G, projection in D)")
+      .option("--lr-g", c.lr_g, "generator's Adam learning rate (betas 0.5, 0.999)")
+      .option("--lr-d", c.lr_d, "discriminator's Adam learning rate")
+      .option("--ema", c.ema, "EMA decay of the generator used for sampling")
+      .option("--samples", c.samples, "samples judged by the digit classifier")
+      .option("--classifier", c.classifier, "digit classifier safetensors (trained and saved there when missing)")
+      .common(c.seed, c.threads, c.out);
+  args.parse(argc, argv);
+  if (c.threads > 0) set_num_threads(c.threads);
+  if (c.loss == "minimax") return run<MinimaxLoss>(c, args, argc, argv);
+  if (c.loss == "non_saturating") return run<NonSaturatingLoss>(c, args, argc, argv);
+  if (c.loss == "least_squares") return run<LeastSquaresLoss>(c, args, argc, argv);
+  if (c.loss == "hinge") return run<HingeLoss>(c, args, argc, argv);
+  throw ValueError("dcgan_mnist: --loss must be minimax, non_saturating, least_squares or hinge, got '" + c.loss + "'");
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "dcgan_mnist: %s\n", e.what());
+  return 1;
+}
