@@ -62,19 +62,23 @@ latent::nn::GPTConfig w3_config() {
 struct W3GptStep : GptStep {
   W3GptStep() : GptStep(w3_config(), 12) {}
 };
+latent::nn::GPTConfig w3b_config() {
+  return {.vocab_size = 65, .block_size = 256, .n_layer = 6, .n_head = 6, .n_embd = 384};
+}
 struct W3bGptStep : GptStep {
-  W3bGptStep() : GptStep({.vocab_size = 65, .block_size = 256, .n_layer = 6, .n_head = 6, .n_embd = 384}, 8) {}
+  W3bGptStep() : GptStep(w3b_config(), 8) {}
 };
 
-/// W5: W3's model in eval mode without autograd; multinomial sampling (temperature 1) from the last position's logits.
+/// W5: W3's model (or another configuration) in eval mode without autograd; multinomial sampling (temperature 1) from
+/// the last position's logits.
 class W5Sampler {
  public:
-  W5Sampler() : rng_(0), model_(w3_config(), rng_) { model_.eval(); }
+  explicit W5Sampler(const latent::nn::GPTConfig& config = w3_config()) : rng_(0), model_(config, rng_) { model_.eval(); }
 
   /// nanoGPT's generate: the whole context, cropped to the block, every token.
   std::vector<std::int64_t> recompute(index_t tokens) {
     latent::NoGradGuard no_grad;
-    const index_t block = w3_config().block_size;
+    const index_t block = model_.config().block_size;
     std::vector<std::int64_t> idx{0};
     for (index_t i = 0; i < tokens; ++i) {
       const auto begin = idx.size() > static_cast<std::size_t>(block) ? idx.end() - block : idx.begin();
@@ -130,6 +134,24 @@ void w5_sampling(benchmark::State& state) {
     report_tokens(state, t, static_cast<int>(tokens));
   }
 }
+/// Issue 7's cache criterion: on W3b's model (block 256), 255 new tokens after a 1-token prompt, i.e. a full block,
+/// with the cache against recomputing the context each token (report both tokens/s; the ratio is the speed-up).
+template <bool Cached>
+void w5_block256(benchmark::State& state) {
+  W5Sampler sampler(w3b_config());
+  const index_t tokens = w3b_config().block_size - 1;
+  auto run = [&] { benchmark::DoNotOptimize(Cached ? sampler.cached(tokens) : sampler.recompute(tokens)); };
+  for (auto _ : state) {
+    const Timing t = measure(run, Cached ? 1 : 0, Cached ? 5 : 1, 1);
+    report(state, t);
+    report_tokens(state, t, static_cast<int>(tokens));
+  }
+}
+void W5b_block256_recompute(benchmark::State& state) { w5_block256<false>(state); }
+void W5b_block256_kv_cache(benchmark::State& state) { w5_block256<true>(state); }
+BENCHMARK(W5b_block256_recompute)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(W5b_block256_kv_cache)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+
 void W5_sample_recompute(benchmark::State& state) { w5_sampling<false>(state); }
 void W5_sample_kv_cache(benchmark::State& state) { w5_sampling<true>(state); }
 BENCHMARK(W5_sample_recompute)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -55,7 +55,9 @@ template <class T>
 void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda, const T* B,
                 index_t ldb, T beta, T* C, index_t ldc) {
 #if LATENT_HAVE_CBLAS
-  if (M * N * K >= blas_threshold && std::max({M, N, K, lda, ldb, ldc}) < index_t{1} << 31) {
+  // A product with one row or one column (batch-1 decoding, x Wᵀ for one token) is a matrix-vector product bound by
+  // reading the matrix: Eigen's GEMV reads it once, while sgemm first packs (copies) it, doubling the traffic.
+  if (M > 1 && N > 1 && M * N * K >= blas_threshold && std::max({M, N, K, lda, ldb, ldc}) < index_t{1} << 31) {
     blas_single_threaded();
     cblas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
