@@ -14,6 +14,7 @@
 #include <latent/optim/adam.hpp>
 
 #include "bench_common.hpp"
+#include "bench_workload.hpp"
 
 namespace latent_bench {
 namespace {
@@ -142,15 +143,6 @@ class W4DdpmStep {
   latent::optim::Adam<float> opt_;
 };
 
-template <class Workload>
-void run_steps(benchmark::State& state, int samples) {
-  Workload w;
-  float loss = 0;
-  for (auto _ : state)
-    latent_bench::report(state, latent_bench::measure([&] { loss = w.step(); }, workload_warmup, samples, 1));
-  state.counters["loss"] = loss;
-}
-
 void W1_vae_step(benchmark::State& state) { run_steps<W1VaeStep>(state, w1_samples); }
 void W4_ddpm_step(benchmark::State& state) { run_steps<W4DdpmStep>(state, w4_samples); }
 BENCHMARK(W1_vae_step)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -159,12 +151,8 @@ BENCHMARK(W4_ddpm_step)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillis
 }  // namespace
 
 bool run_workload(const std::string& name, int steps) {
-  auto run = [&](auto&& w) {
-    for (int i = 0; i < steps; ++i) w.step();
-    return true;
-  };
-  if (name == "W1") return run(W1VaeStep());
-  if (name == "W4") return run(W4DdpmStep());
+  if (name == "W1") return run_untimed<W1VaeStep>(steps);
+  if (name == "W4") return run_untimed<W4DdpmStep>(steps);
   return false;
 }
 

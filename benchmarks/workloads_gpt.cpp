@@ -20,6 +20,7 @@
 #include <latent/optim/adam.hpp>
 
 #include "bench_common.hpp"
+#include "bench_workload.hpp"
 
 namespace latent_bench {
 namespace {
@@ -110,14 +111,6 @@ class W5Sampler {
   latent::nn::GPT<float> model_;
 };
 
-template <class Workload>
-void run_steps(benchmark::State& state, int samples) {
-  Workload w;
-  float loss = 0;
-  for (auto _ : state) report(state, measure([&] { loss = w.step(); }, workload_warmup, samples, 1));
-  state.counters["loss"] = loss;
-}
-
 void W3_gpt_step(benchmark::State& state) { run_steps<W3GptStep>(state, w3_samples); }
 void W3b_gpt_step(benchmark::State& state) { run_steps<W3bGptStep>(state, w3b_samples); }
 BENCHMARK(W3_gpt_step)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -160,12 +153,8 @@ BENCHMARK(W5_sample_kv_cache)->UseManualTime()->Iterations(1)->Unit(benchmark::k
 }  // namespace
 
 bool run_gpt_workload(const std::string& name, int steps) {
-  auto run = [&](auto&& w) {
-    for (int i = 0; i < steps; ++i) w.step();
-    return true;
-  };
-  if (name == "W3") return run(W3GptStep());
-  if (name == "W3b") return run(W3bGptStep());
+  if (name == "W3") return run_untimed<W3GptStep>(steps);
+  if (name == "W3b") return run_untimed<W3bGptStep>(steps);
   return false;
 }
 

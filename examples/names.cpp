@@ -178,9 +178,7 @@ int main(int argc, char** argv) {
   examples::Args args("names", "Trains a character-level GPT on first names (makemore-style) and invents new ones.");
   args.option("--steps", c.steps, "training iterations")
       .option("--batch", c.batch, "names per batch")
-      .option("--layers", c.n_layer, "transformer blocks")
-      .option("--heads", c.n_head, "attention heads")
-      .option("--embd", c.n_embd, "embedding width")
+      .transformer(c.n_layer, c.n_head, c.n_embd)
       .option("--lr", c.lr, "learning rate (AdamW)")
       .option("--weight-decay", c.weight_decay, "AdamW weight decay of the matrices and embeddings")
       .option("--num-samples", c.num_samples, "names to sample")

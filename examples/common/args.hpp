@@ -67,6 +67,14 @@ class Args {
     return *this;
   }
 
+  /// The transformer's shape flags of the autoregressive examples: --layers, --heads, --embd.
+  Args& transformer(std::int64_t& layers, std::int64_t& heads, std::int64_t& embd) {
+    option("--layers", layers, "transformer blocks");
+    option("--heads", heads, "attention heads");
+    option("--embd", embd, "embedding width");
+    return *this;
+  }
+
   /// The sampling flags of the autoregressive examples, bound to `sampling`; `what` names a token ("tokens",
   /// "characters", "levels") in the help text.
   Args& sampling(latent::models::SamplingOptions& sampling, const std::string& what) {
