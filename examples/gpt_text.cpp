@@ -10,54 +10,47 @@
 //
 // Leaves in --out: model.safetensors (the config and tokenizer file name in its metadata), tokenizer.txt,
 // log.csv (per step: lr, loss; every eval_interval: train/val loss), samples.txt. After training it also prints the
-// loss over every non-overlapping block of the held-out text (less noisy than 20 random batches).
-#include <latent/latent.hpp>
-#include <latent/data/tokenizer.hpp>
-#include <latent/models/autoregressive.hpp>
-#include <latent/models/sampling.hpp>
-#include <latent/nn/gpt.hpp>
+// loss over every non-overlapping block of the held-out text (less noisy than 20 random batches). --sample-only
+// writes samples.txt only.
+#include "common/gpt_example.hpp"
 
-#include "common/args.hpp"
+#include <latent/data/tokenizer.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
 
 using namespace latent;
+using examples::Clock;
+using examples::GptModel;
 
 namespace {
 
 struct Config {
+  // nanoGPT's CPU configuration; the flags shared with names and pixels
+  examples::GptOptions gpt = [] {
+    examples::GptOptions o;  // steps 2000, batch 12, 4 layers, 4 heads, 128 wide, lr 1e-3 → 1e-4, warmup 100, clip 1
+    o.prompt = "\n";
+    o.num_samples = 3;
+    o.sampling = {.temperature = 0.8, .top_k = 200};
+    o.seed = 1337;
+    o.out = "gpt-text-out";
+    return o;
+  }();
   std::string data;  // empty: the shipped Pride and Prejudice
   std::string tokenizer = "char";
   std::int64_t bpe_vocab = 512;
-  std::int64_t steps = 2000;
-  std::int64_t batch = 12;
   std::int64_t block = 64;
-  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
-  double dropout = 0.0;
   bool rope = false;
-  double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, beta2 = 0.99, grad_clip = 1.0;
-  std::int64_t warmup = 100;
   std::int64_t eval_interval = 250, eval_iters = 20;
-  std::string prompt = "\n";
-  std::int64_t num_samples = 3, max_new_tokens = 500;
+  std::int64_t max_new_tokens = 500;
   std::int64_t crop_shift = 0;  // 0: block / 2
-  models::SamplingOptions sampling{.temperature = 0.8, .top_k = 200};
-  bool sample_only = false;
-  std::string checkpoint;
-  std::uint64_t seed = 1337;
-  int threads = 1;
-  std::string out = "gpt-text-out";
 };
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) { return examples::seconds_since(t0); }
 
 /// Windows (x, y) as the [B, block + 1] sequences Autoregressive::loss takes: x followed by the last target.
 Tensor<std::int64_t> sequences(const data::Windows& w) {
@@ -76,25 +69,23 @@ Tensor<std::int64_t> get_batch(const Tensor<std::int64_t>& stream, std::int64_t 
 }
 
 /// nanoGPT's estimate_loss: the mean loss over `iters` random batches, in evaluation mode.
-template <class Model>
-double estimate_loss(Model& model, const Tensor<std::int64_t>& stream, const Config& c, Rng& rng) {
+double estimate_loss(GptModel& model, const Tensor<std::int64_t>& stream, const Config& c, Rng& rng) {
   double total = 0;
-  for (std::int64_t i = 0; i < c.eval_iters; ++i) total += model.evaluate(get_batch(stream, c.batch, c.block, rng), c.batch).nats;
+  for (std::int64_t i = 0; i < c.eval_iters; ++i) total += model.evaluate(get_batch(stream, c.gpt.batch, c.block, rng), c.gpt.batch).nats;
   return total / static_cast<double>(c.eval_iters);
 }
 
 /// Generates num_samples continuations of the prompt; prints them, appends them to `samples`, and returns tokens/s.
-template <class Model>
-double sample(Model& model, const data::Tokenizer& tok, const Config& c, bool use_cache, Rng& rng, std::string* samples) {
-  std::vector<std::int64_t> prompt = tok.encode(c.prompt);
+double sample(GptModel& model, const data::Tokenizer& tok, const Config& c, bool use_cache, Rng& rng, std::string* samples) {
+  std::vector<std::int64_t> prompt = tok.encode(c.gpt.prompt);
   if (prompt.empty()) prompt = tok.encode("\n");
   std::int64_t generated = 0;
   double seconds = 0;
-  for (std::int64_t s = 0; s < c.num_samples; ++s) {
+  for (std::int64_t s = 0; s < c.gpt.num_samples; ++s) {
     const auto t0 = Clock::now();
     const std::int64_t shift = c.crop_shift > 0 ? c.crop_shift : std::max<std::int64_t>(1, model.net().config().block_size / 2);
     const auto out =
-        model.generate(prompt, {.max_new_tokens = c.max_new_tokens, .use_cache = use_cache, .crop_shift = shift}, c.sampling, rng);
+        model.generate(prompt, {.max_new_tokens = c.max_new_tokens, .use_cache = use_cache, .crop_shift = shift}, c.gpt.sampling, rng);
     seconds += since(t0);
     generated += static_cast<std::int64_t>(out.size());
     if (samples) *samples += tok.decode(prompt) + tok.decode(out) + "\n---------------\n";
@@ -103,43 +94,31 @@ double sample(Model& model, const data::Tokenizer& tok, const Config& c, bool us
 }
 
 /// Sampling from the trained (or loaded) model: text with the cache, then the speed without it.
-template <class Model>
-void generate_and_report(Model& model, const data::Tokenizer& tok, const Config& c, const std::filesystem::path* out) {
-  Rng rng(c.seed + 7);
+void generate_and_report(GptModel& model, const data::Tokenizer& tok, const Config& c, const std::filesystem::path& out) {
+  Rng rng(c.gpt.seed + 7);
   std::string samples;
   const double cached = sample(model, tok, c, true, rng, &samples);
   std::printf("%s", samples.c_str());
   Config fewer = c;
-  fewer.num_samples = 1;  // full recomputation is slow: one sample suffices for its speed
+  fewer.gpt.num_samples = 1;  // full recomputation is slow: one sample suffices for its speed
   const double uncached = sample(model, tok, fewer, false, rng, nullptr);
   std::printf("generation: %.0f tokens/s with the KV cache, %.0f tokens/s recomputing the context (%.1fx)\n", cached, uncached,
               cached / uncached);
-  if (out) {
-    std::ofstream f(*out / "samples.txt", std::ios::binary);
-    f << samples;
-    LATENT_CHECK(f.good(), IoError, (*out / "samples.txt").string() + ": cannot write");
-  }
+  examples::write_samples(out, samples);
 }
 
 int sample_only(const Config& c) {
-  LATENT_CHECK(!c.checkpoint.empty(), ValueError, "gpt_text: --sample-only needs --checkpoint FILE");
-  const io::SafetensorsFile file = io::load_safetensors(c.checkpoint);
-  const auto it = file.metadata.find("tokenizer");
-  LATENT_CHECK(it != file.metadata.end(), IoError, c.checkpoint + ": no 'tokenizer' entry in the metadata");
-  const auto tok = data::load_tokenizer(std::filesystem::path(c.checkpoint).parent_path() / it->second);
-  const nn::GPTConfig gc = nn::gpt_config_from_metadata(file.metadata);
-  Rng rng(c.seed);
-  nn::GPT<float> gpt(gc, rng);
-  gpt.load_state_dict(file.tensors);
-  std::printf("loaded %s (%lld parameters, %s tokenizer of %lld)\n", gpt.repr().c_str(), static_cast<long long>(gpt.parameter_count()),
-              tok->kind().c_str(), static_cast<long long>(tok->vocab_size()));
-  models::Autoregressive<nn::GPT<float>> model(gpt);
-  generate_and_report(model, *tok, c, nullptr);
+  const examples::LoadedGpt loaded = examples::load_gpt(c.gpt.checkpoint, "gpt_text");
+  const auto tok = data::load_tokenizer(std::filesystem::path(c.gpt.checkpoint).parent_path() / loaded.meta("tokenizer"));
+  std::printf("%s tokenizer of %lld tokens\n", tok->kind().c_str(), static_cast<long long>(tok->vocab_size()));
+  GptModel model(*loaded.net);
+  generate_and_report(model, *tok, c, examples::make_out_dir(c.gpt.out));
   return 0;
 }
 
 int train(const Config& c, const examples::Args& args) {
-  const auto out = examples::make_out_dir(c.out);
+  const examples::GptOptions& o = c.gpt;
+  const auto out = examples::make_out_dir(o.out);
   const std::filesystem::path data_file = c.data.empty() ? examples::data_path("text/austen/prideprejudice.txt") : std::filesystem::path(c.data);
   const std::string text = data::read_text(data_file);
   const auto t_tok = Clock::now();
@@ -150,20 +129,16 @@ int train(const Config& c, const examples::Args& args) {
               text.size(), static_cast<long long>(ids.numel()), c.tokenizer.c_str(), static_cast<long long>(tok->vocab_size()),
               since(t_tok), static_cast<long long>(split.train.numel()), static_cast<long long>(split.val.numel()));
 
-  const nn::GPTConfig gc{.vocab_size = tok->vocab_size(), .block_size = c.block, .n_layer = c.n_layer, .n_head = c.n_head,
-                         .n_embd = c.n_embd, .dropout = c.dropout, .rope = c.rope};
-  Rng rng(c.seed);
+  const nn::GPTConfig gc{.vocab_size = tok->vocab_size(), .block_size = c.block, .n_layer = o.n_layer, .n_head = o.n_head,
+                         .n_embd = o.n_embd, .dropout = o.dropout, .rope = c.rope};
+  Rng rng(o.seed);
   nn::GPT<float> gpt(gc, rng);
   std::printf("%s: %lld parameters\n", gpt.repr().c_str(), static_cast<long long>(gpt.parameter_count()));
-  models::Autoregressive<nn::GPT<float>> model(gpt);
-  optim::AdamW<float> opt(optim::weight_decay_groups(gpt.named_parameters(),
-                                                     optim::AdamWOptions{.lr = c.lr, .betas = {0.9, c.beta2}, .weight_decay = c.weight_decay}));
-  // nanoGPT's schedule with lr_decay_iters = steps (the warmup shortened when a short run would not reach its end)
-  const std::int64_t warmup = std::clamp<std::int64_t>(c.warmup, 0, std::max<std::int64_t>(c.steps - 1, 0));
-  const optim::WarmupCosine schedule({.warmup_iters = warmup, .lr_decay_iters = std::max(c.steps, warmup + 1), .min_factor = c.min_lr / c.lr});
+  GptModel model(gpt);
+  examples::GptTrainer trainer(gpt, o);  // nanoGPT's AdamW groups and schedule (lr_decay_iters = steps)
 
   io::CsvLog log(out / "log.csv", {"step", "lr", "loss", "train_loss", "val_loss", "seconds"});
-  io::Progress progress(c.steps, "train");
+  io::Progress progress(o.steps, "train");
   const double nan = std::numeric_limits<double>::quiet_NaN();
   double train_seconds = 0, eval_seconds = 0, train_loss = nan, val_loss = nan, meta_val_full = nan;
   auto evaluate = [&](std::int64_t step) {
@@ -173,7 +148,7 @@ int train(const Config& c, const examples::Args& args) {
     eval_seconds += since(t0);
     std::fprintf(stderr, "\rstep %lld: train loss %.4f, val loss %.4f\n", static_cast<long long>(step), train_loss, val_loss);
   };
-  for (std::int64_t step = 0; step < c.steps; ++step) {
+  for (std::int64_t step = 0; step < o.steps; ++step) {
     double tl = nan, vl = nan;
     if (c.eval_interval > 0 && step % c.eval_interval == 0) {
       evaluate(step);
@@ -181,20 +156,14 @@ int train(const Config& c, const examples::Args& args) {
     }
     const auto t0 = Clock::now();
     // data → forward → zero grads → backward → clip → update (lr from the schedule at this step)
-    optim::apply_schedule(opt, schedule, step);
-    const Tensor<std::int64_t> batch = get_batch(split.train, c.batch, c.block, rng);
-    Tensor<float> loss = model.loss(batch);
-    opt.zero_grad();
-    loss.backward();
-    if (c.grad_clip > 0) optim::clip_grad_norm_(gpt.parameters(), c.grad_clip);
-    opt.step();
+    const double loss = trainer.update(model.loss(get_batch(split.train, o.batch, c.block, rng)), step);
     train_seconds += since(t0);
-    progress.update(step + 1, {{"loss", loss.item()}});
-    log.row({double(step), c.lr * schedule(step), loss.item(), tl, vl, train_seconds});
+    progress.update(step + 1, {{"loss", loss}});
+    log.row({double(step), trainer.lr(step), loss, tl, vl, train_seconds});
   }
   progress.finish();
-  evaluate(c.steps);
-  log.row({double(c.steps), nan, nan, train_loss, val_loss, train_seconds});
+  evaluate(o.steps);
+  log.row({double(o.steps), nan, nan, train_loss, val_loss, train_seconds});
   {
     // Every non-overlapping window of the held-out text: less noisy than 20 random batches.
     const data::Windows w = data::sequential_windows(split.val, c.block);
@@ -204,23 +173,16 @@ int train(const Config& c, const examples::Args& args) {
     meta_val_full = full.nats;
   }
   std::printf("final: train loss %.4f, val loss %.4f nats/token (%.4f bits) after %lld steps; %.1f s training + %.1f s evaluation\n",
-              train_loss, val_loss, val_loss / std::log(2.0), static_cast<long long>(c.steps), train_seconds, eval_seconds);
+              train_loss, val_loss, val_loss / std::log(2.0), static_cast<long long>(o.steps), train_seconds, eval_seconds);
   std::fflush(stdout);
 
   tok->save(out / "tokenizer.txt");
-  io::Metadata meta;
-  for (const auto& [k, v] : nn::to_metadata(gc)) meta[k] = v;
-  meta["model"] = "gpt_text";
-  meta["tokenizer"] = "tokenizer.txt";
-  meta["tokenizer_kind"] = tok->kind();
-  meta["steps"] = std::to_string(c.steps);
-  meta["seed"] = std::to_string(c.seed);
-  meta["val_loss"] = std::to_string(val_loss);
-  meta["val_loss_full"] = std::to_string(meta_val_full);
-  meta["command"] = args.command_line();
-  io::save_safetensors(out / "model.safetensors", gpt.state_dict(), meta);
-  generate_and_report(model, *tok, c, &out);
-  std::printf("wrote %s/{model.safetensors, tokenizer.txt, log.csv, samples.txt}\n", c.out.c_str());
+  examples::save_gpt(out / "model.safetensors", gpt, "gpt_text", args,
+                     {{"tokenizer", "tokenizer.txt"}, {"tokenizer_kind", tok->kind()}, {"steps", std::to_string(o.steps)},
+                      {"seed", std::to_string(o.seed)}, {"val_loss", std::to_string(val_loss)},
+                      {"val_loss_full", std::to_string(meta_val_full)}});
+  std::printf("wrote %s/{model.safetensors, tokenizer.txt, log.csv}\n", o.out.c_str());
+  generate_and_report(model, *tok, c, out);
   return 0;
 }
 
@@ -232,34 +194,15 @@ int main(int argc, char** argv) {
   args.option("--data", c.data, "text file to model (default: the shipped Pride and Prejudice; last 10% held out)")
       .option("--tokenizer", c.tokenizer, "char, byte or bpe")
       .option("--bpe-vocab", c.bpe_vocab, "vocabulary size of --tokenizer bpe")
-      .option("--steps", c.steps, "training iterations")
-      .option("--batch", c.batch, "sequences per batch")
       .option("--block", c.block, "context length (block_size)")
-      .transformer(c.n_layer, c.n_head, c.n_embd)
-      .option("--dropout", c.dropout, "dropout probability")
-      .flag("--rope", c.rope, "rotary position embeddings instead of learned positions")
-      .option("--lr", c.lr, "peak learning rate (AdamW)")
-      .option("--min-lr", c.min_lr, "learning rate at the end of the cosine decay")
-      .option("--warmup", c.warmup, "linear warmup iterations")
-      .option("--weight-decay", c.weight_decay, "AdamW weight decay of the matrices and embeddings")
-      .option("--grad-clip", c.grad_clip, "clip the gradient norm to this (0: off)")
+      .flag("--rope", c.rope, "rotary position embeddings instead of learned positions");
+  examples::training_flags(args, c.gpt, "sequences")
       .option("--eval-interval", c.eval_interval, "evaluate train/val loss every this many steps")
       .option("--eval-iters", c.eval_iters, "random batches per evaluation")
-      .option("--prompt", c.prompt, "text the samples start from")
-      .option("--num-samples", c.num_samples, "samples to generate")
       .option("--max-new-tokens", c.max_new_tokens, "tokens per sample")
-      .option("--crop-shift", c.crop_shift, "past block_size, drop this many oldest tokens at once (1: nanoGPT's crop; 0: block/2)")
-      .sampling(c.sampling, "tokens")
-      .flag("--greedy", c.sampling.greedy, "argmax decoding")
-      .flag("--sample-only", c.sample_only, "only generate, from --checkpoint")
-      .option("--checkpoint", c.checkpoint, "model.safetensors written by a training run (tokenizer file next to it)")
-      .common(c.seed, c.threads, c.out);
+      .option("--crop-shift", c.crop_shift, "past block_size, drop this many oldest tokens at once (1: nanoGPT's crop; 0: block/2)");
+  examples::generation_flags(args, c.gpt, "tokens", "text the samples start from",
+                             "model.safetensors of a gpt_text run (its config comes with it, tokenizer file next to it)");
   args.parse(argc, argv);
-  try {
-    set_num_threads(c.threads);
-    return c.sample_only ? sample_only(c) : train(c, args);
-  } catch (const latent::Error& e) {
-    std::fprintf(stderr, "gpt_text: %s\n", e.what());
-    return 1;
-  }
+  return examples::run_reporting_errors("gpt_text", c.gpt.threads, [&] { return c.gpt.sample_only ? sample_only(c) : train(c, args); });
 }

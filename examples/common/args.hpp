@@ -26,7 +26,7 @@ class Args {
       : program_(std::move(program)), description_(std::move(description)) {}
 
   Args& option(std::string name, std::string& value, std::string help) {
-    return add(std::move(name), "TEXT", value, std::move(help), [&value](const std::string& s) { value = s; });
+    return add(std::move(name), "TEXT", escaped(value), std::move(help), [&value](const std::string& s) { value = s; });
   }
   Args& option(std::string name, double& value, std::string help) {
     return add(std::move(name), "X", shortest(value), std::move(help),
@@ -158,6 +158,13 @@ class Args {
     return nullptr;
   }
 
+  /// A default as it would be typed: "\n" for a newline (gpt_text's prompt), so that --help stays one line a flag.
+  static std::string escaped(const std::string& v) {
+    std::string s;
+    for (char c : v) s += c == '\n' ? "\\n" : c == '\t' ? "\\t" : std::string(1, c);
+    return s;
+  }
+
   static std::string shortest(double v) {
     std::ostringstream os;
     os << v;
@@ -207,6 +214,19 @@ inline std::filesystem::path make_out_dir(const std::string& out) {
   std::filesystem::create_directories(out, ec);
   LATENT_CHECK(!ec, IoError, out + ": cannot create the output folder: " + ec.message());
   return std::filesystem::path(out);
+}
+
+/// The body of main() after parsing: sets the thread count and runs `body`; a latent::Error becomes one line
+/// "program: message" on stderr and exit status 1.
+template <class Body>
+int run_reporting_errors(const std::string& program, int threads, Body&& body) {
+  try {
+    set_num_threads(threads);
+    return body();
+  } catch (const Error& e) {
+    std::cerr << program << ": " << e.what() << "\n";
+    return 1;
+  }
 }
 
 }  // namespace latent::examples

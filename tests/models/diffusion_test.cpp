@@ -188,6 +188,28 @@ TEST_CASE("deterministic samplers reproduce a Gaussian target with the optimal d
   }
 }
 
+TEST_CASE("clip_denoised keeps every sampler's output in [-c, c] and is a no-op for a wide range", "[models][diffusion]") {
+  const GaussianData data;  // mu = (1, -0.5): without clamping most outputs of coordinate 0 lie above 0.5
+  const NoiseTable table(schedule::Linear{}, 1000);
+  const EpsilonFn<float> eps = [&](const Tensor<float>& x, double t) { return data.epsilon(x, table.alpha_bar_at(t)); };
+  Rng rng(3);
+  const auto x_T = randn<float>({500, 2}, rng);
+  for (Sampler s : {Sampler::ddpm, Sampler::ddim, Sampler::euler, Sampler::heun, Sampler::dpm_solver_2m}) {
+    INFO(to_string(s));
+    Rng a(4), b(4), c(4);
+    const auto plain = run_sampler<float>(table, eps, x_T, {.sampler = s, .steps = 20}, a);
+    const auto clipped = run_sampler<float>(table, eps, x_T, {.sampler = s, .steps = 20, .clip_denoised = 0.5}, b);
+    const auto wide = run_sampler<float>(table, eps, x_T, {.sampler = s, .steps = 20, .clip_denoised = 100}, c);
+    CHECK(max(plain).item() > 1.0f);
+    // Every sampler's last step returns x0̂ itself (ᾱ = 1 after timestep 0); 1e-5: float rounding of the ε round trip.
+    CHECK(max(abs(clipped)).item() <= 0.5f + 1e-5f);
+    // The posterior mean E[x0 | x_t] of this target never leaves [-100, 100]; 1e-4: float rounding of the round trip.
+    CHECK(max(abs(sub(wide, plain))).item() < 1e-4f);
+  }
+  REQUIRE_THROWS_WITH(run_sampler<float>(table, eps, x_T, {.clip_denoised = -1}, rng),
+                      "[latent.value] run_sampler: clip_denoised = -1 must be >= 0 (0: off)");
+}
+
 TEST_CASE("stochastic samplers reproduce a Gaussian target with the optimal denoiser", "[models][diffusion]") {
   const GaussianData data;
   const NoiseTable table(schedule::Linear{}, 1000);

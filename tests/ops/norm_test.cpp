@@ -118,3 +118,152 @@ TEMPLATE_TEST_CASE("batch_norm matches PyTorch, including the running statistics
   // evaluation leaves the running statistics alone
   check_values(running_mean, {0.05, 0.95, 0.35, 0.425}, tol);
 }
+
+// ---- the fused ops: the plain backward (one kernel) against the create_graph backward (composed of ops) and against
+// the composition of elementary ops, on shapes that cross the kernels' 64-channel blocks ----------------------------
+
+namespace {
+/// (x - mean) / sqrt(var + eps) over dims, composed of elementary ops: the oracle for the fused kernels.
+Tensor<double> composed_normalize(const Tensor<double>& x, const Dims& dims, double eps) {
+  const auto c = sub(x, mean(x, dims, true));
+  return div(c, sqrt(add_scalar(mean(mul(c, c), dims, true), eps)));
+}
+
+/// Gradients of Σ weighted(f(inputs)) in every input, by a plain backward or by one with create_graph.
+std::vector<Tensor<double>> gradients_of(const std::function<Tensor<double>(const Inputs&)>& f, const Inputs& inputs,
+                                         bool create_graph) {
+  Inputs leaves;
+  for (const auto& t : inputs) leaves.push_back(t.clone_detached().set_requires_grad());
+  return grad<double>({sum(weighted(f(leaves)))}, leaves, {}, create_graph);
+}
+
+/// |a - b| <= tol (1 + |b|) everywhere; reports the worst element only.
+void check_close(const Tensor<double>& a, const Tensor<double>& b, double tol) {
+  REQUIRE(a.shape() == b.shape());
+  index_t worst = 0;
+  double worst_excess = -1;
+  for (index_t i = 0; i < a.numel(); ++i) {
+    const double excess = std::abs(a.data()[i] - b.data()[i]) / (1 + std::abs(b.data()[i]));
+    if (std::isnan(worst_excess)) break;  // a NaN is the worst there is
+    if (std::isnan(excess) || excess > worst_excess) {
+      worst = i;
+      worst_excess = excess;
+    }
+  }
+  INFO("worst element " << worst << ": " << a.data()[worst] << " vs " << b.data()[worst]);
+  CHECK(worst_excess <= tol);
+}
+
+void check_fused_against_composed(const std::function<Tensor<double>(const Inputs&)>& fused,
+                                  const std::function<Tensor<double>(const Inputs&)>& composed, const Inputs& inputs) {
+  const double tol = 1e-10;  // double rounding of different but exact formulas
+  check_close(fused(inputs), composed(inputs), tol);
+  const auto plain = gradients_of(fused, inputs, false), graph = gradients_of(fused, inputs, true),
+             oracle = gradients_of(composed, inputs, false);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    INFO("input " << i);
+    check_close(plain[i], oracle[i], tol);
+    check_close(graph[i], oracle[i], tol);
+  }
+}
+}  // namespace
+
+TEST_CASE("fused layer_norm matches its composition, in values and in both backward paths", "[ops][norm]") {
+  const auto w = uniform({130}, 40, 0.5, 1.5), b = uniform({130}, 41);
+  check_fused_against_composed([](const Inputs& v) { return layer_norm(v[0], 1, v[1], v[2]); },
+                               [](const Inputs& v) { return add(mul(composed_normalize(v[0], {1}, 1e-5), v[1]), v[2]); },
+                               {uniform({3, 130}, 42, -2, 2), w, b});
+  check_fused_against_composed([](const Inputs& v) { return layer_norm(v[0], 2, v[1]); },
+                               [](const Inputs& v) { return mul(composed_normalize(v[0], {2, 3}, 1e-5), v[1]); },
+                               {uniform({2, 3, 5, 4}, 43, -2, 2), uniform({5, 4}, 44, 0.5, 1.5)});
+}
+
+TEST_CASE("fused group_norm matches its composition, in values and in both backward paths", "[ops][norm]") {
+  // 130 channels in 2 groups of 65: the affine-gradient blocks of 64 channels must stop at a group's end
+  const auto composed = [](const Inputs& v, index_t groups) {
+    const Shape& s = v[0].shape();
+    const auto y = reshape(composed_normalize(reshape(v[0], Shape{s[0], groups, v[0].numel() / (s[0] * groups)}), {2}, 1e-5), s);
+    Shape cs{1, s[1]};
+    for (int d = 2; d < s.rank(); ++d) cs.push_back(1);
+    return add(mul(y, reshape(v[1], cs)), reshape(v[2], cs));
+  };
+  check_fused_against_composed([](const Inputs& v) { return group_norm(v[0], 2, v[1], v[2]); },
+                               [&](const Inputs& v) { return composed(v, 2); },
+                               {uniform({3, 130}, 50, -2, 2), uniform({130}, 51, 0.5, 1.5), uniform({130}, 52)});
+  check_fused_against_composed([](const Inputs& v) { return group_norm(v[0], 3, v[1], v[2]); },
+                               [&](const Inputs& v) { return composed(v, 3); },
+                               {uniform({2, 6, 3, 4}, 53, -2, 2), uniform({6}, 54, 0.5, 1.5), uniform({6}, 55)});
+}
+
+TEST_CASE("fused batch_norm matches its composition, in values and in both backward paths", "[ops][norm]") {
+  const auto composed = [](const Inputs& v) {
+    const Shape& s = v[0].shape();
+    Dims dims{0};
+    Shape cs{1, s[1]};
+    for (int d = 2; d < s.rank(); ++d) {
+      dims.push_back(d);
+      cs.push_back(1);
+    }
+    return add(mul(composed_normalize(v[0], dims, 1e-5), reshape(v[1], cs)), reshape(v[2], cs));
+  };
+  // [N, C] with 130 channels (vectorised blocks of 64 and a partial one), and images
+  check_fused_against_composed([](const Inputs& v) { return batch_norm(v[0], {}, {}, v[1], v[2], true); }, composed,
+                               {uniform({5, 130}, 60, -2, 2), uniform({130}, 61, 0.5, 1.5), uniform({130}, 62)});
+  check_fused_against_composed([](const Inputs& v) { return batch_norm(v[0], {}, {}, v[1], v[2], true); }, composed,
+                               {uniform({3, 4, 2, 5}, 63, -2, 2), uniform({4}, 64, 0.5, 1.5), uniform({4}, 65)});
+}
+
+TEST_CASE("fused norms have correct gradients with only a weight or only a bias", "[ops][norm][gradcheck]") {
+  // the weight and bias take different input slots of the node; the gradient must reach the right one
+  const auto x = uniform({3, 4, 2}, 70, -2, 2), p = uniform({4}, 71, 0.5, 1.5);
+  CHECK_GRADCHECK([](const Inputs& v) { return weighted(batch_norm(v[0], {}, {}, v[1], {}, true)); }, {x, p});
+  CHECK_GRADCHECK([](const Inputs& v) { return weighted(batch_norm(v[0], {}, {}, {}, v[1], true)); }, {x, p});
+  CHECK_GRADCHECK([](const Inputs& v) { return weighted(group_norm(v[0], 2, v[1])); }, {x, p});
+  CHECK_GRADCHECK([](const Inputs& v) { return weighted(group_norm(v[0], 2, {}, v[1])); }, {x, p});
+  CHECK_GRADCHECK([](const Inputs& v) { return weighted(layer_norm(v[0], 1, {}, v[1])); }, {uniform({3, 2, 4}, 72, -2, 2), p});
+}
+
+TEST_CASE("fused norms have correct second-order gradients", "[ops][norm][second_order]") {
+  const auto x = uniform({3, 4, 2}, 80, -2, 2), w = uniform({4}, 81, 0.5, 1.5), b = uniform({4}, 82);
+  CHECK_GRADGRADCHECK([](const Inputs& v) { return batch_norm(v[0], {}, {}, v[1], v[2], true); }, {x, w, b});
+  CHECK_GRADGRADCHECK([](const Inputs& v) { return batch_norm(v[0], {}, {}, {}, v[1], true); }, {x, b});
+  CHECK_GRADGRADCHECK([](const Inputs& v) { return group_norm(v[0], 2, v[1], v[2]); }, {x, w, b});
+  CHECK_GRADGRADCHECK([](const Inputs& v) { return group_norm(v[0], 4, v[1]); }, {x, w});
+  CHECK_GRADGRADCHECK([](const Inputs& v) { return layer_norm(v[0], 2, v[1]); }, {uniform({3, 2, 4}, 83, -2, 2), uniform({2, 4}, 84, 0.5, 1.5)});
+}
+
+TEST_CASE("batch_norm in evaluation without gradients uses the fused affine map", "[ops][norm]") {
+  // the recorded (composed) and unrecorded (fused) evaluation paths compute the same map
+  const auto x = uniform({4, 3, 2}, 90, -2, 2), rm = uniform({3}, 91), rv = uniform({3}, 92, 0.5, 2), w = uniform({3}, 93), b = uniform({3}, 94);
+  const auto recorded = batch_norm(x.clone_detached().set_requires_grad(), rm, rv, w, b, false);
+  const auto fused = batch_norm(x, rm, rv, w, b, false);
+  CHECK(recorded.requires_grad());
+  CHECK_FALSE(fused.requires_grad());
+  check_close(fused, recorded, 1e-12);
+}
+
+TEST_CASE("fused norms agree with their composition on inputs large enough to be split over threads", "[ops][norm]") {
+  // above the kernels' parallel threshold (2^17 operations), with two threads: the blocks must not overlap or be missed
+  const int threads = num_threads();
+  set_num_threads(2);
+  const auto per_channel = [](const Inputs& v) {
+    Dims dims{0, 2, 3};
+    return add(mul(composed_normalize(v[0], dims, 1e-5), reshape(v[1], Shape{1, 16, 1, 1})), reshape(v[2], Shape{1, 16, 1, 1}));
+  };
+  const Inputs images{uniform({8, 16, 24, 24}, 100, -2, 2), uniform({16}, 101, 0.5, 1.5), uniform({16}, 102)};
+  check_fused_against_composed([](const Inputs& v) { return batch_norm(v[0], {}, {}, v[1], v[2], true); }, per_channel, images);
+  check_fused_against_composed(
+      [](const Inputs& v) { return group_norm(v[0], 4, v[1], v[2]); },
+      [](const Inputs& v) {
+        const auto y = reshape(composed_normalize(reshape(v[0], Shape{8, 4, 4 * 24 * 24}), {2}, 1e-5), v[0].shape());
+        return add(mul(y, reshape(v[1], Shape{1, 16, 1, 1})), reshape(v[2], Shape{1, 16, 1, 1}));
+      },
+      images);
+  check_fused_against_composed([](const Inputs& v) { return layer_norm(v[0], 1, v[1], v[2]); },
+                               [](const Inputs& v) { return add(mul(composed_normalize(v[0], {1}, 1e-5), v[1]), v[2]); },
+                               {uniform({300, 200}, 103, -2, 2), uniform({200}, 104, 0.5, 1.5), uniform({200}, 105)});
+  check_fused_against_composed([](const Inputs& v) { return batch_norm(v[0], {}, {}, v[1], v[2], true); },
+                               [](const Inputs& v) { return add(mul(composed_normalize(v[0], {0}, 1e-5), v[1]), v[2]); },
+                               {uniform({300, 200}, 106, -2, 2), uniform({200}, 107, 0.5, 1.5), uniform({200}, 108)});
+  set_num_threads(threads);
+}

@@ -67,6 +67,15 @@
   K void kernels::bilinear<T>(const T*, T*, index_t, index_t, index_t, index_t, index_t, bool);                           \
   K void kernels::bilinear_adjoint<T>(const T*, T*, index_t, index_t, index_t, index_t, index_t, bool);
 
+#define LATENT_KERNELS_NORM(K, T)                                                                                           \
+  K void kernels::channel_moments<T>(const T*, const kernels::ChannelLayout&, T*, T*);                                    \
+  K void kernels::channel_combine<T>(const T*, const T*, const T*, const T*, const T*, T*, const kernels::ChannelLayout&); \
+  K void kernels::channel_grad_sums<T>(const T*, const T*, const T*, const kernels::ChannelLayout&, T*, T*);              \
+  K void kernels::row_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*, const kernels::RowLayout&, double);       \
+  K void kernels::row_norm_backward_input<T>(const T*, const T*, const T*, const T*, const T*, T*,                        \
+                                             const kernels::RowLayout&);                                                  \
+  K void kernels::row_norm_backward_affine<T>(const T*, const T*, const T*, const T*, T*, T*, const kernels::RowLayout&);
+
 #define LATENT_KERNELS_OPTIM(K, T)                                                                                          \
   K void kernels::adam_update<T>(T*, const T*, T*, T*, T*, index_t, const kernels::AdamStep<T>&);                         \
   K void kernels::sgd_update<T>(T*, const T*, T*, bool, index_t, const kernels::SgdStep<T>&);                             \
@@ -214,6 +223,7 @@
   LATENT_KERNELS_REDUCE(K, T)           \
   LATENT_KERNELS_COPY(K, T)             \
   LATENT_KERNELS_CONV(K, T)             \
+  LATENT_KERNELS_NORM(K, T)             \
   LATENT_KERNELS_OPTIM(K, T)            \
   LATENT_AUTOGRAD_ENGINE(K, T)          \
   LATENT_OPS_ELEMENTWISE(K, T)          \

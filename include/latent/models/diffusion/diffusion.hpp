@@ -44,6 +44,7 @@ struct DiffusionSampleOptions {
   double eta = 0.0;              ///< DDIM's η
   std::optional<TimestepSpacing> spacing = std::nullopt;  ///< default: see SamplerOptions
   double guidance_scale = 1.0;   ///< classifier-free guidance scale (conditional models with labels)
+  double clip_denoised = 0;      ///< > 0: clamp every x0̂ to [−c, c] (see SamplerOptions::clip_denoised)
   std::function<void(std::int64_t, std::int64_t)> on_step = {};  ///< (steps done, total), e.g. a progress bar
 };
 
@@ -130,7 +131,8 @@ class Diffusion {
       return predict_epsilon(x, step, labels, o.guidance_scale);
     };
     return run_sampler<T>(table_, eps_fn, randn<T>(shape, rng),
-                          {.sampler = o.sampler, .steps = o.steps, .eta = o.eta, .spacing = o.spacing, .on_step = o.on_step}, rng);
+                          {.sampler = o.sampler, .steps = o.steps, .eta = o.eta, .spacing = o.spacing, .clip_denoised = o.clip_denoised,
+                           .on_step = o.on_step}, rng);
   }
 
   /// "net.<name>" for the weights, "ema.<...>" for the EMA state (EMA::state_dict()).
