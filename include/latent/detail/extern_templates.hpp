@@ -5,7 +5,8 @@
 //     template` declarations below;
 //   - compile the definitions once, with the same flags and macros: a .cpp that includes <latent/latent.hpp> and
 //     expands lists with `template`, e.g.  namespace latent { LATENT_OPS_ELEMENTWISE(template, float) }
-//     (latent's tests generate one such file per list and type, tests/CMakeLists.txt).
+//     (cmake/latentInstantiations.cmake generates one such file per list and type for the tests, examples and
+//     benchmarks).
 // The lists hold exact signatures: a list that no longer matches its header is a compile error (with the opt-in), and
 // a template missing from the lists is merely instantiated implicitly where it is used. Templates over callables
 // (parallel_for, gradcheck) and the int64 instantiations stay implicit.
@@ -15,7 +16,8 @@
 #endif
 
 // Each list is a macro of (K, T): K is `extern template` or `template`, T the scalar type; expanded in namespace latent.
-// A new list named LATENT_<AREA>(K, T) is picked up by tests/CMakeLists.txt without a CMake edit; add it below too.
+// A new list named LATENT_<AREA>(K, T) is picked up by cmake/latentInstantiations.cmake without a CMake edit; add it
+// below too.
 
 #define LATENT_KERNELS_ELEMENTWISE(K, T)                                                                                      \
   K void kernels::unary<T>(kernels::Unary, const T*, T*, index_t);                                                         \
