@@ -16,6 +16,7 @@ import argparse
 import math
 import time
 
+import thread_limits  # noqa: F401  (first: --threads binds OpenBLAS too)
 import numpy as np
 import torch
 import torch.nn as nn

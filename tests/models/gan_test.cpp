@@ -74,6 +74,23 @@ TEST_CASE("GAN losses match their formulas on known logits", "[models][gan]") {
   CHECK(WassersteinLoss{}.generator(fake).item() == Approx(-(f[0] + f[1] + f[2]) / 3).epsilon(1e-12));
 }
 
+TEST_CASE("One-sided label smoothing is the cross-entropy towards real_label on real logits", "[models][gan]") {
+  const std::vector<double> r{1.5, -0.5, 0.2}, f{-1.0, 0.3, 2.0};
+  const auto real = from_vector<double>(r, {3});
+  const auto fake = from_vector<double>(f, {3});
+  // Oracle: −[t log σ(r) + (1 − t) log(1 − σ(r))] − log(1 − σ(f)) with σ from <cmath>, t = 0.9.
+  const auto sigma = [](double x) { return 1 / (1 + std::exp(-x)); };
+  const double t = 0.9;
+  const double expected = mean_of(r, [&](double x) { return -(t * std::log(sigma(x)) + (1 - t) * std::log(1 - sigma(x))); }) +
+                          mean_of(f, [&](double x) { return -std::log(1 - sigma(x)); });
+  CHECK(NonSaturatingLoss{.real_label = t}.discriminator(real, fake).item() == Approx(expected).epsilon(1e-12));
+  CHECK(MinimaxLoss{.real_label = t}.discriminator(real, fake).item() == Approx(expected).epsilon(1e-12));
+  // The generator's loss does not change with the smoothing.
+  CHECK(NonSaturatingLoss{.real_label = t}.generator(fake).item() == Approx(NonSaturatingLoss{}.generator(fake).item()).epsilon(1e-15));
+  REQUIRE_THROWS_WITH(NonSaturatingLoss{.real_label = 1.5}.discriminator(real, fake),
+                      "[latent.value] GAN loss: real_label = 1.5 must be in (0, 1]");
+}
+
 TEST_CASE("WGAN-GP penalty of a linear critic and its gradient match the closed form", "[models][gan][penalty]") {
   // D(x) = w·x + b has ∇_x D = w everywhere: penalty = λ(‖w‖ − 1)², ∂/∂w = 2λ(‖w‖ − 1) w/‖w‖, ∂/∂b = 0.
   // An implementation that drops the second-order term would give ∂/∂w = 0.

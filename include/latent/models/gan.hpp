@@ -29,11 +29,18 @@ namespace latent {
 
 /// Goodfellow et al. 2014: D minimises −log σ(r) − log(1 − σ(f)) = softplus(−r) + softplus(f);
 /// G minimises log(1 − σ(f)) = −softplus(f) (saturates when D wins).
+/// real_label < 1 is one-sided label smoothing (Salimans et al. 2016): the real term becomes the binary cross-entropy
+/// towards t = real_label, t·softplus(−r) + (1 − t)·softplus(r), so D is not pushed to infinite confidence on real data.
 struct MinimaxLoss {
+  double real_label = 1;
   static std::string name() { return "minimax"; }
   template <Scalar T>
   Tensor<T> discriminator(const Tensor<T>& real, const Tensor<T>& fake) const {
-    return add(mean(softplus(neg(real))), mean(softplus(fake)));
+    if (real_label == 1) return add(mean(softplus(neg(real))), mean(softplus(fake)));
+    LATENT_CHECK(real_label > 0 && real_label < 1, ValueError,
+                 "GAN loss: real_label = " + nn::detail::double_str(real_label) + " must be in (0, 1]");
+    const T t = static_cast<T>(real_label);
+    return add(add(mul_scalar(mean(softplus(neg(real))), t), mul_scalar(mean(softplus(real)), T(1) - t)), mean(softplus(fake)));
   }
   template <Scalar T>
   Tensor<T> generator(const Tensor<T>& fake) const { return neg(mean(softplus(fake))); }
@@ -41,9 +48,12 @@ struct MinimaxLoss {
 
 /// The same discriminator; G minimises −log σ(f) = softplus(−f) (Goodfellow et al.'s practical choice).
 struct NonSaturatingLoss {
+  double real_label = 1;  ///< < 1: one-sided label smoothing, as MinimaxLoss
   static std::string name() { return "non_saturating"; }
   template <Scalar T>
-  Tensor<T> discriminator(const Tensor<T>& real, const Tensor<T>& fake) const { return MinimaxLoss{}.discriminator(real, fake); }
+  Tensor<T> discriminator(const Tensor<T>& real, const Tensor<T>& fake) const {
+    return MinimaxLoss{real_label}.discriminator(real, fake);
+  }
   template <Scalar T>
   Tensor<T> generator(const Tensor<T>& fake) const { return mean(softplus(neg(fake))); }
 };
