@@ -5,8 +5,8 @@
 # them. Without it every test, example and benchmark file instantiated and optimised its own copy: 75-90% of each
 # file's compile time.
 #
-# It is compiled with the tests' flags (latent_native_release). The examples and benchmarks (latent_native) use the
-# same flags in Release and link it there; in other configurations they compile the templates themselves.
+# It is compiled with -O3 and the tests' flags (latent_native_release). The examples and benchmarks (latent_native) use
+# the same flags in Release and link it there; in other configurations they compile the templates themselves.
 option(LATENT_EXTERN_TEMPLATES "Compile latent's kernels and ops once for the tests, examples and benchmarks" ON)
 set(_latent_extern_header ${PROJECT_SOURCE_DIR}/include/latent/detail/extern_templates.hpp)
 if(NOT LATENT_EXTERN_TEMPLATES OR NOT EXISTS ${_latent_extern_header})
@@ -38,6 +38,9 @@ endforeach()
 add_library(latent_instantiations STATIC ${_sources})
 target_link_libraries(latent_instantiations PUBLIC latent::latent PRIVATE latent_warnings latent_native_release)
 target_compile_definitions(latent_instantiations PUBLIC LATENT_EXTERN_TEMPLATES=1)
+if(NOT MSVC)
+  target_compile_options(latent_instantiations PRIVATE $<$<CONFIG:Release>:-O3>)
+endif()
 target_precompile_headers(latent_instantiations PRIVATE <latent/latent.hpp>)
 
 # latent_link_instantiations(<target>): for an example or benchmark (latent_native flags), in Release only.

@@ -34,30 +34,34 @@ struct DigitClassifierOptions {
 /// logits = fc2(relu(fc1(flatten(pool(relu(conv2(pool(relu(conv1(x̂))))))))))), x̂ = (x − 0.1307)/0.3081 (MNIST's pixel
 /// mean and deviation) for images x [N, 1, 28, 28] in [0, 1]; convolutions 3×3 with padding 1, pools 2×2 max.
 /// features(x) = relu(fc1(...)) [N, hidden]. Names: conv1, conv2, fc1, fc2 (PyTorch's MNIST example's).
-class DigitClassifier : public nn::Module<float> {
+///
+/// A template over the scalar type only so that its code is compiled where it is used, not in every file that includes
+/// <latent/latent.hpp> (training it instantiates most of the library); `DigitClassifier` is the float classifier.
+template <Scalar T>
+class BasicDigitClassifier : public nn::Module<T> {
   DigitClassifierOptions options_;
 
  public:
   static constexpr index_t num_classes = 10;
   static constexpr index_t image_size = 28;
 
-  nn::Conv2d<float> conv1, conv2;
-  nn::Linear<float> fc1, fc2;
+  nn::Conv2d<T> conv1, conv2;
+  nn::Linear<T> fc1, fc2;
 
-  DigitClassifier(const DigitClassifierOptions& options, Rng& rng)
+  BasicDigitClassifier(const DigitClassifierOptions& options, Rng& rng)
       : options_(validated(options)),
         conv1({.in_channels = 1, .out_channels = options_.channels1, .kernel_size = 3, .padding = 1}, rng),
         conv2({.in_channels = options_.channels1, .out_channels = options_.channels2, .kernel_size = 3, .padding = 1}, rng),
         fc1({.in_features = options_.channels2 * 7 * 7, .out_features = options_.hidden}, rng),
         fc2({.in_features = options_.hidden, .out_features = num_classes}, rng) {
-    register_module("conv1", conv1);
-    register_module("conv2", conv2);
-    register_module("fc1", fc1);
-    register_module("fc2", fc2);
+    this->register_module("conv1", conv1);
+    this->register_module("conv2", conv2);
+    this->register_module("fc1", fc1);
+    this->register_module("fc2", fc2);
   }
   /// A classifier with the weights of `state` (as saved from state_dict()); the widths are read from its shapes.
-  explicit DigitClassifier(const StateDict& state) : DigitClassifier(options_from(state), placeholder_rng()) {
-    load_state_dict(state);
+  explicit BasicDigitClassifier(const StateDict& state) : BasicDigitClassifier(options_from(state), placeholder_rng()) {
+    this->load_state_dict(state);
   }
 
   const DigitClassifierOptions& options() const noexcept { return options_; }
@@ -67,23 +71,23 @@ class DigitClassifier : public nn::Module<float> {
   }
 
   /// The feature layer, relu(fc1(...)) [N, hidden], for images x [N, 1, 28, 28] in [0, 1].
-  Tensor<float> features(const Tensor<float>& x) {
+  Tensor<T> features(const Tensor<T>& x) {
     LATENT_CHECK(x.rank() == 4 && x.size(1) == 1 && x.size(2) == image_size && x.size(3) == image_size, ShapeError,
                  repr() + ": images " + x.shape().str() + " must be [N, 1, 28, 28]");
-    Tensor<float> h = mul_scalar(add_scalar(x, -0.1307f), 1.0f / 0.3081f);
+    Tensor<T> h = mul_scalar(add_scalar(x, T(-0.1307)), T(1 / 0.3081));
     h = max_pool2d(relu(conv1(h)), Pair{2, 2});
     h = max_pool2d(relu(conv2(h)), Pair{2, 2});
     return relu(fc1(reshape(h, Shape{x.size(0), options_.channels2 * 7 * 7})));
   }
   /// Class logits [N, 10].
-  Tensor<float> logits(const Tensor<float>& x) { return fc2(features(x)); }
+  Tensor<T> logits(const Tensor<T>& x) { return fc2(features(x)); }
 
   /// features() and softmax probabilities of many images, in batches, without gradients: {features [N, hidden],
   /// probabilities [N, 10]}.
-  std::pair<Tensor<float>, Tensor<float>> features_and_probabilities(const Tensor<float>& x, index_t batch = 500) {
+  std::pair<Tensor<T>, Tensor<T>> features_and_probabilities(const Tensor<T>& x, index_t batch = 500) {
     NoGradGuard no_grad;
     LATENT_CHECK(x.rank() == 4 && x.size(0) > 0, ShapeError, repr() + ": images " + x.shape().str() + " must be [N, 1, 28, 28]");
-    std::vector<Tensor<float>> feats, probs;
+    std::vector<Tensor<T>> feats, probs;
     for (index_t s = 0; s < x.size(0); s += batch) {
       const auto f = features(narrow(x, 0, s, std::min(batch, x.size(0) - s)));
       feats.push_back(f);
@@ -92,13 +96,13 @@ class DigitClassifier : public nn::Module<float> {
     return {cat(feats, 0), cat(probs, 0)};
   }
   /// The predicted class of each image [N].
-  std::vector<std::int64_t> predict(const Tensor<float>& x) {
+  std::vector<std::int64_t> predict(const Tensor<T>& x) {
     const auto probs = features_and_probabilities(x).second;
     const auto best = argmax(probs, 1);
     return std::vector<std::int64_t>(best.data(), best.data() + best.numel());
   }
   /// The fraction of images x whose predicted class is `labels` [N].
-  double accuracy(const Tensor<float>& x, const Tensor<std::int64_t>& labels) {
+  double accuracy(const Tensor<T>& x, const Tensor<std::int64_t>& labels) {
     LATENT_CHECK(labels.rank() == 1 && labels.size(0) == x.size(0), ShapeError,
                  repr() + ": labels " + labels.shape().str() + " do not match images " + x.shape().str());
     const auto predicted = predict(x);
@@ -116,11 +120,11 @@ class DigitClassifier : public nn::Module<float> {
   }
   static DigitClassifierOptions options_from(const StateDict& state) {
     for (const char* name : {"conv1.weight", "conv2.weight", "fc1.weight"})
-      LATENT_CHECK(state.contains(name) && std::holds_alternative<Tensor<float>>(state.at(name)), StateError,
-                   std::string("DigitClassifier: the state has no float tensor '") + name + "'");
-    const auto& conv1 = state.get<float>("conv1.weight");
-    const auto& conv2 = state.get<float>("conv2.weight");
-    const auto& fc1 = state.get<float>("fc1.weight");
+      LATENT_CHECK(state.contains(name) && std::holds_alternative<Tensor<T>>(state.at(name)), StateError,
+                   std::string("DigitClassifier: the state has no ") + (std::same_as<T, float> ? "float" : "double") + " tensor '" + name + "'");
+    const auto& conv1 = state.get<T>("conv1.weight");
+    const auto& conv2 = state.get<T>("conv2.weight");
+    const auto& fc1 = state.get<T>("fc1.weight");
     LATENT_CHECK(conv1.rank() == 4 && conv2.rank() == 4 && fc1.rank() == 2, StateError,
                  "DigitClassifier: weights " + conv1.shape().str() + ", " + conv2.shape().str() + ", " + fc1.shape().str() +
                      " are not a DigitClassifier's");
@@ -131,6 +135,8 @@ class DigitClassifier : public nn::Module<float> {
     return rng;
   }
 };
+
+using DigitClassifier = BasicDigitClassifier<float>;
 
 /// The split the examples and this file use: of the shipped MNIST-10k (sorted by class), every 10th image
 /// (index % 10 == 9) is held out, so both parts hold every class: 9,000 training and 1,000 held-out images.
@@ -169,20 +175,22 @@ struct DigitTrainOptions {
 
 namespace digit_detail {
 /// x shifted by (dy, dx) pixels with zeros shifted in: out[i][j] = x[i − dy][j − dx].
-inline void shift_image(const float* x, float* out, index_t dy, index_t dx) {
-  const index_t n = DigitClassifier::image_size;
+template <Scalar T>
+void shift_image(const T* x, T* out, index_t dy, index_t dx) {
+  const index_t n = BasicDigitClassifier<T>::image_size;
   for (index_t i = 0; i < n; ++i)
     for (index_t j = 0; j < n; ++j) {
       const index_t si = i - dy, sj = j - dx;
-      out[i * n + j] = si >= 0 && si < n && sj >= 0 && sj < n ? x[si * n + sj] : 0.0f;
+      out[i * n + j] = si >= 0 && si < n && sj >= 0 && sj < n ? x[si * n + sj] : T(0);
     }
 }
 }  // namespace digit_detail
 
 /// Trains `net` with Adam on cross-entropy over images [N, 1, 28, 28] in [0, 1] and labels [N] (random batches,
 /// random shifts of up to max_shift pixels). Leaves the network in eval mode.
-inline void train_digit_classifier(DigitClassifier& net, const Tensor<float>& images, const Tensor<std::int64_t>& labels,
-                                   const DigitTrainOptions& o = {}) {
+template <Scalar T>
+void train_digit_classifier(BasicDigitClassifier<T>& net, const Tensor<T>& images, const Tensor<std::int64_t>& labels,
+                            const DigitTrainOptions& o = {}) {
   LATENT_CHECK(o.steps > 0 && o.batch_size > 0 && o.lr > 0 && o.max_shift >= 0, ValueError,
                "train_digit_classifier: steps, batch_size and lr must be positive and max_shift >= 0");
   LATENT_CHECK(images.rank() == 4 && images.size(1) == 1 && images.size(2) == 28 && images.size(3) == 28 &&
@@ -192,9 +200,9 @@ inline void train_digit_classifier(DigitClassifier& net, const Tensor<float>& im
                    " must be [N, 1, 28, 28] and [N]");
   Rng rng(o.seed);
   net.train();
-  optim::Adam<float> opt(net.parameters(), {.lr = o.lr});
+  optim::Adam<T> opt(net.parameters(), {.lr = o.lr});
   const index_t n = images.size(0), batch = std::min(o.batch_size, n), pixels = 28 * 28;
-  auto x = Tensor<float>::empty({batch, 1, 28, 28});
+  auto x = Tensor<T>::empty({batch, 1, 28, 28});
   auto y = Tensor<std::int64_t>::empty({batch});
   std::vector<std::int64_t> order = rng.permutation(n);
   index_t next = 0;
@@ -225,10 +233,12 @@ inline void train_digit_classifier(DigitClassifier& net, const Tensor<float>& im
 /// part of MNIST-10k in `mnist_dir` (load_mnist10k_split), saved to `file` (atomically; its metadata records the
 /// held-out accuracy and the options), and returned. `held_out_accuracy`, when given, receives the accuracy on the
 /// 1,000 held-out images either way.
-inline DigitClassifier load_or_train_digit_classifier(const std::filesystem::path& file, const std::filesystem::path& mnist_dir,
-                                                      const DigitTrainOptions& options = {},
-                                                      const DigitClassifierOptions& architecture = {},
-                                                      double* held_out_accuracy = nullptr) {
+/// (A template only to be compiled where it is used; see BasicDigitClassifier.)
+template <class = void>
+DigitClassifier load_or_train_digit_classifier(const std::filesystem::path& file, const std::filesystem::path& mnist_dir,
+                                               const DigitTrainOptions& options = {},
+                                               const DigitClassifierOptions& architecture = {},
+                                               double* held_out_accuracy = nullptr) {
   std::error_code ec;
   if (std::filesystem::exists(file, ec)) {
     const io::SafetensorsFile saved = io::load_safetensors(file);
@@ -268,8 +278,9 @@ struct DigitReport {
 /// Classifies samples [N, 1, 28, 28] in [0, 1] and compares their features with those of reference images (e.g. the
 /// held-out real digits) by the Fréchet distance. With requested_labels (N entries, 0..9) it also reports how often
 /// each sample was assigned its requested class.
-inline DigitReport evaluate_digits(DigitClassifier& classifier, const Tensor<float>& samples, const Tensor<float>& reference,
-                                   const std::vector<std::int64_t>* requested_labels = nullptr) {
+template <Scalar T>
+DigitReport evaluate_digits(BasicDigitClassifier<T>& classifier, const Tensor<T>& samples, const Tensor<T>& reference,
+                            const std::vector<std::int64_t>* requested_labels = nullptr) {
   LATENT_CHECK(samples.rank() == 4 && samples.size(0) >= 2 && reference.rank() == 4 && reference.size(0) >= 2, ShapeError,
                "evaluate_digits: samples " + samples.shape().str() + " and reference " + reference.shape().str() +
                    " must be [N, 1, 28, 28] with N >= 2");
@@ -284,10 +295,10 @@ inline DigitReport evaluate_digits(DigitClassifier& classifier, const Tensor<flo
   std::array<index_t, 10> assigned{}, requested{}, hit{};
   index_t confident = 0, correct = 0;
   for (index_t i = 0; i < n; ++i) {
-    const float* p = probs.data() + i * 10;
+    const T* p = probs.data() + i * 10;
     const auto best = static_cast<std::size_t>(std::max_element(p, p + 10) - p);
     ++assigned[best];
-    confident += p[best] >= 0.9f;
+    confident += p[best] >= T(0.9);
     if (requested_labels) {
       const std::int64_t want = (*requested_labels)[static_cast<std::size_t>(i)];
       LATENT_CHECK(want >= 0 && want < 10, ValueError,

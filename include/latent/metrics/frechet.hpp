@@ -38,8 +38,10 @@ FeatureMoments feature_moments(const Tensor<T>& feats, const char* who = "featur
   return m;
 }
 
-/// d² = ‖μa − μb‖² + tr(Σa + Σb − 2 (Σa^½ Σb Σa^½)^½) between Gaussians with the given moments.
-inline double frechet_distance(const FeatureMoments& a, const FeatureMoments& b) {
+/// d² = ‖μa − μb‖² + tr(Σa + Σb − 2 (Σa^½ Σb Σa^½)^½) between Gaussians with the given moments. (A template only so
+/// that the eigensolver is compiled where it is used, not in every file that includes <latent/latent.hpp>.)
+template <class = void>
+double frechet_distance(const FeatureMoments& a, const FeatureMoments& b) {
   LATENT_CHECK(a.mean.numel() == b.mean.numel(), ShapeError,
                "frechet_distance: feature sizes " + std::to_string(a.mean.numel()) + " and " + std::to_string(b.mean.numel()) + " differ");
   const index_t f = a.mean.numel();

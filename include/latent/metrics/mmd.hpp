@@ -36,9 +36,10 @@ Tensor<double> as_rows(const Tensor<T>& x, const char* who) {
   return out;
 }
 /// ‖a_i − b_j‖² for all pairs: ‖a‖² + ‖b‖² − 2 a·b, clamped at 0 against rounding.
-inline Tensor<double> squared_distances(const Tensor<double>& a, const Tensor<double>& b) {
+template <Scalar T>
+Tensor<T> squared_distances(const Tensor<T>& a, const Tensor<T>& b) {
   const auto aa = sum(square(a), 1, true), bb = sum(square(b), 1, true);
-  return clamp_min(add(sub(aa, mul_scalar(matmul(a, transpose(b, 0, 1)), 2.0)), transpose(bb, 0, 1)), 0.0);
+  return clamp_min(add(sub(aa, mul_scalar(matmul(a, transpose(b, 0, 1)), T(2))), transpose(bb, 0, 1)), T(0));
 }
 }  // namespace mmd_detail
 

@@ -14,18 +14,20 @@ namespace latent::metrics::detail {
 
 /// tr((A^½ B A^½)^½) for row-major symmetric PSD d×d matrices a and b. It equals tr((A B)^½) (A B is similar to
 /// A^½ B A^½), but the symmetric form has real eigenvalues, so a symmetric solver suffices. Eigenvalues that rounding
-/// pushes below zero are clamped to 0: the matrices are PSD in exact arithmetic.
-inline double trace_sqrt_product(const double* a, const double* b, kernels::index_t d) {
-  using Mat = Eigen::MatrixXd;
-  const kernels::ConstMatrixMap<double> A(a, d, d), B(b, d, d);
+/// pushes below zero are clamped to 0: the matrices are PSD in exact arithmetic. (A template so that the eigensolver
+/// is compiled only where it is used.)
+template <class Real>
+Real trace_sqrt_product(const Real* a, const Real* b, kernels::index_t d) {
+  using Mat = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
+  const kernels::ConstMatrixMap<Real> A(a, d, d), B(b, d, d);
   Eigen::SelfAdjointEigenSolver<Mat> ea(Mat(A), Eigen::ComputeEigenvectors);
-  const Eigen::VectorXd root = ea.eigenvalues().cwiseMax(0.0).cwiseSqrt();
+  const Eigen::Matrix<Real, Eigen::Dynamic, 1> root = ea.eigenvalues().cwiseMax(Real(0)).cwiseSqrt();
   const Mat sqrt_a = ea.eigenvectors() * root.asDiagonal() * ea.eigenvectors().transpose();
   Mat m(d, d);
   m.noalias() = sqrt_a * B * sqrt_a;
-  const Mat symmetric = 0.5 * (m + m.transpose());  // exact symmetry for the solver
+  const Mat symmetric = Real(0.5) * (m + m.transpose());  // exact symmetry for the solver
   Eigen::SelfAdjointEigenSolver<Mat> em(symmetric, Eigen::EigenvaluesOnly);
-  return em.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
+  return em.eigenvalues().cwiseMax(Real(0)).cwiseSqrt().sum();
 }
 
 }  // namespace latent::metrics::detail
