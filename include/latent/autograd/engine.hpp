@@ -1,5 +1,7 @@
 // The backward engine: a topological order of the nodes reachable from the outputs (Kahn), then one
-// reverse sweep that runs each node's rule and accumulates gradients into its inputs.
+// reverse sweep that runs each node's rule and accumulates gradients into its inputs. Without
+// retain_graph each node is freed right after its rule ran (PyTorch's behaviour), so the forward
+// activations die during the sweep rather than after it.
 // Tensor::backward() accumulates into leaves' .grad; grad() returns gradients instead (penalties).
 #pragma once
 
@@ -83,8 +85,16 @@ void run_backward(std::span<const Tensor<T>> roots, std::span<const Tensor<T>> r
   stack.clear();
   ready.clear();
   struct ClearOnExit {
-    ~ClearOnExit() { stack.clear(); }
+    ~ClearOnExit() {
+      for (const auto& n : stack) n->held_output = Tensor<T>();  // breaks output -> node -> output if a rule threw
+      stack.clear();
+    }
   } clear_on_exit;
+  // Outputs that rules read (exp, tanh, softmax) are held from pass 1 on: their consumers, which hold
+  // them as inputs, are freed before the producer's rule runs.
+  auto hold_output = [&](Node<T>* n) {
+    if (!retain_graph && n->reads_output) n->held_output = Tensor<T>(n->output.lock());
+  };
   const unsigned epoch = next_epoch();
   const bool capturing = captures != nullptr;
 
@@ -103,6 +113,7 @@ void run_backward(std::span<const Tensor<T>> roots, std::span<const Tensor<T>> r
       n->pending = 0;
       n->grad = Tensor<T>();
       stack.push_back(r.grad_fn());
+      hold_output(n);
     }
   }
   for (std::size_t s = 0; s < stack.size(); ++s) {
@@ -118,6 +129,7 @@ void run_backward(std::span<const Tensor<T>> roots, std::span<const Tensor<T>> r
         c->pending = 0;
         c->grad = Tensor<T>();
         stack.push_back(n->inputs[i].grad_fn());
+        hold_output(c);
       }
       c->pending++;
     }
@@ -179,11 +191,10 @@ void run_backward(std::span<const Tensor<T>> roots, std::span<const Tensor<T>> r
       }
       if (c && --c->pending == 0) ready.push_back(c);
     }
+    // Its inputs, saved tensors and held output are needed by no other rule; `stack` keeps the node
+    // itself (its name for the second-backward error, and nodes other raw pointers still point to).
+    if (!retain_graph) n->release();
   }
-  // Released only now: a rule may need its op's output (exp, tanh, softmax), which lives only as
-  // long as the consumers' nodes hold it as an input.
-  if (!retain_graph)
-    for (const auto& n : stack) n->release();
 }
 
 template <class T>

@@ -122,6 +122,7 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
     node->ints[0] = causal;
     node->reals[0] = sc;
     node->saved.push_back(lse);
+    node->reads_output = true;  // the fused backward reads the output
   }
   return out;
 }

@@ -102,7 +102,13 @@ template <Scalar T>
 Tensor<T> binary_op(Binary op, const Tensor<T>& a, const Tensor<T>& b, const char* name,
                     typename autograd::Node<T>::BackwardFn backward) {
   Tensor<T> out = binary_raw(op, a, b, name);
-  autograd::make_node(out, name, backward, {a, b});
+  if (auto* node = autograd::make_node(out, name, backward, {a, b})) {
+    node->reads_output = op == Binary::pow;  // pow_backward reads y
+    if (op == Binary::add || op == Binary::sub) {  // their rules read only the shapes
+      node->keep_shape_only(0);
+      node->keep_shape_only(1);
+    }
+  }
   return out;
 }
 
@@ -144,9 +150,9 @@ void unary_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorLi
       grads[0] = neg(mul(g, mul(y, y)));
       break;
     }
-    case Unary::relu:
-      if (fused) fused_grad(Binary::relu_grad, x);
-      else grads[0] = mul(g, unary_raw(Unary::step, x));
+    case Unary::relu:  // y > 0 exactly where x > 0: written with y, so that x can be freed
+      if (fused) fused_grad(Binary::relu_grad, n.output_tensor());
+      else grads[0] = mul(g, unary_raw(Unary::step, n.output_tensor()));
       break;
     case Unary::sigmoid:
       if (fused) fused_grad(Binary::sigmoid_grad, n.output_tensor());
@@ -200,7 +206,13 @@ void unary_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorLi
 template <Scalar T>
 Tensor<T> unary_op(Unary op, const Tensor<T>& x, const char* name) {
   Tensor<T> out = unary_raw(op, x);
-  if (auto* node = autograd::make_node(out, name, &unary_backward<T>, {x})) node->ints[0] = static_cast<index_t>(op);
+  if (auto* node = autograd::make_node(out, name, &unary_backward<T>, {x})) {
+    node->ints[0] = static_cast<index_t>(op);
+    // the rules written with the output y alone: x is not needed
+    node->reads_output = op == Unary::exp || op == Unary::sqrt || op == Unary::rsqrt || op == Unary::expm1 ||
+                         op == Unary::reciprocal || op == Unary::sigmoid || op == Unary::tanh || op == Unary::relu;
+    if (node->reads_output || op == Unary::neg) node->keep_shape_only(0);
+  }
   return out;
 }
 
@@ -222,8 +234,9 @@ void unary_scalar_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::T
     case UnaryScalar::clamp_min: grads[0] = mul(g, unary_scalar_raw(UnaryScalar::ge, x, s)); break;
     case UnaryScalar::clamp_max: grads[0] = mul(g, unary_scalar_raw(UnaryScalar::le, x, s)); break;
     case UnaryScalar::leaky_relu: {
-      // slope where x <= 0, 1 where x > 0: step(x) (1 - s) + s
-      Tensor<T> factor = unary_raw(Unary::step, x);
+      // slope where x <= 0, 1 where x > 0: step(x) (1 - s) + s; with s >= 0, y > 0 exactly where x > 0, and the
+      // rule reads y so that x can be freed
+      Tensor<T> factor = unary_raw(Unary::step, s >= T(0) ? n.output_tensor() : x);
       kernels::unary_scalar(UnaryScalar::mul, factor.data(), T(1) - s, factor.data(), factor.numel());
       kernels::unary_scalar(UnaryScalar::add, factor.data(), s, factor.data(), factor.numel());
       grads[0] = mul(g, factor);
@@ -239,6 +252,10 @@ Tensor<T> unary_scalar_op(UnaryScalar op, const Tensor<T>& x, T s, const char* n
   if (auto* node = autograd::make_node(out, name, &unary_scalar_backward<T>, {x})) {
     node->ints[0] = static_cast<index_t>(op);
     node->reals[0] = static_cast<double>(s);
+    node->reads_output = op == UnaryScalar::rpow || (op == UnaryScalar::leaky_relu && s >= T(0));
+    // rules that read only the shape of x, or (leaky_relu) the output
+    if (op == UnaryScalar::add || op == UnaryScalar::mul || op == UnaryScalar::rsub || (op == UnaryScalar::leaky_relu && s >= T(0)))
+      node->keep_shape_only(0);
   }
   return out;
 }

@@ -58,7 +58,10 @@ Tensor<T> reduce_dim(kernels::Reduce op, const Tensor<T>& x, int dim, bool keepd
   auto out = Tensor<T>::empty(keepdim ? g.keep : g.drop);
   kernels::reduce(op, x.data(), out.data(), g.outer, g.R, g.inner);
   auto backward = op == kernels::Reduce::logsumexp ? &logsumexp_backward<T> : &sum_dim_backward<T>;
-  if (auto* node = autograd::make_node(out, name, backward, {x})) node->shape = g.keep;
+  if (auto* node = autograd::make_node(out, name, backward, {x})) {
+    node->shape = g.keep;
+    node->reads_output = op == kernels::Reduce::logsumexp;
+  }
   return out;
 }
 

@@ -31,7 +31,11 @@ Tensor<T> softmax_impl(const Tensor<T>& x, int dim, bool log) {
     const index_t R = x.rank() == 0 ? 1 : s[dim];
     kernels::softmax(log, x.data(), out.data(), x.rank() == 0 ? 1 : s.prod(0, dim), R, x.rank() == 0 ? 1 : s.prod(dim + 1, s.rank()));
   }
-  if (auto* node = autograd::make_node(out, name, log ? &log_softmax_backward<T> : &softmax_backward<T>, {x})) node->ints[0] = dim;
+  if (auto* node = autograd::make_node(out, name, log ? &log_softmax_backward<T> : &softmax_backward<T>, {x})) {
+    node->ints[0] = dim;
+    node->reads_output = true;
+    node->keep_shape_only(0);  // both rules read only y
+  }
   return out;
 }
 
