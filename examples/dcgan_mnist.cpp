@@ -42,15 +42,60 @@ struct Config {
   int eval_every = 0;        // > 0: also judge eval_samples samples (EMA and raw G) every so many steps
   int eval_samples = 2000;
   double r1 = 0;             // R1 penalty γ on real data (0: off)
+  double mode_seeking = 0;   // λ of MSGAN's mode-seeking term in G's loss (0: off)
   double real_label = 1;     // < 1: one-sided label smoothing (minimax and non_saturating)
   std::string classifier = "digit_classifier-out/digit_classifier.safetensors";
   std::uint64_t seed = 0;
   int threads = 1;           // on the shared 2-core machine 2 threads ran 3.7x slower than 1 under load
   std::string out = "dcgan_mnist-out";
+  index_t g_features = 128;
+  index_t d_features = 64;
+  std::string d_norm = "batch";
+  std::string judge;         // non-empty: only judge the samples in this .npy file
 };
 
 using G = models::DCGANGenerator<float>;
-using D = models::DCGANDiscriminator<float>;
+
+/// DCGANDiscriminator's layers with spectral normalisation (Miyato et al. 2018) on each instead of batch norm:
+/// conv1 → LeakyReLU → conv2 → LeakyReLU → flatten → fc (+ projection ⟨embed(y), φ(x)⟩ when conditional).
+class SNDiscriminator : public nn::Module<float> {
+  models::DCGANConfig config_;
+  std::unique_ptr<nn::SpectralNorm<float, nn::Conv2d<float>>> conv1_, conv2_;
+  std::unique_ptr<nn::SpectralNorm<float, nn::Linear<float>>> fc_;
+  std::unique_ptr<nn::Embedding<float>> embed_;
+
+ public:
+  SNDiscriminator(const models::DCGANConfig& c, Rng& rng) : config_(c) {
+    conv1_ = nn::spectral_norm<float>(std::make_unique<nn::Conv2d<float>>(
+        nn::Conv2dOptions{.in_channels = c.channels, .out_channels = c.d_features, .kernel_size = 4, .stride = 2, .padding = 1}, rng), rng);
+    conv2_ = nn::spectral_norm<float>(std::make_unique<nn::Conv2d<float>>(
+        nn::Conv2dOptions{.in_channels = c.d_features, .out_channels = 2 * c.d_features, .kernel_size = 4, .stride = 2, .padding = 1}, rng), rng);
+    fc_ = nn::spectral_norm<float>(std::make_unique<nn::Linear<float>>(
+        nn::LinearOptions{.in_features = c.d_feature_width(), .out_features = 1}, rng), rng);
+    register_module("conv1", *conv1_);
+    register_module("conv2", *conv2_);
+    register_module("fc", *fc_);
+    if (c.num_classes > 0) {
+      const index_t width = c.d_feature_width();
+      embed_ = std::make_unique<nn::Embedding<float>>(nn::EmbeddingOptions{.num_embeddings = c.num_classes, .embedding_dim = width}, rng);
+      const double bound = 1.0 / std::sqrt(static_cast<double>(width));
+      nn::init::uniform_(embed_->weight, rng, -bound, bound);
+      register_module("embed", *embed_);
+    }
+  }
+  std::string repr() const override { return "SNDiscriminator"; }
+  Tensor<float> operator()(const Tensor<float>& x) { return run(x, nullptr); }
+  Tensor<float> operator()(const Tensor<float>& x, const Tensor<std::int64_t>& labels) { return run(x, &labels); }
+
+ private:
+  Tensor<float> run(const Tensor<float>& x, const Tensor<std::int64_t>* labels) {
+    const float slope = static_cast<float>(config_.negative_slope);
+    const Tensor<float> phi = flatten(leaky_relu((*conv2_)(leaky_relu((*conv1_)(x), slope)), slope), 1);
+    const Tensor<float> logit = (*fc_)(phi);
+    if (!embed_ || !labels) return logit;
+    return add(logit, sum(mul(phi, (*embed_)(*labels)), 1, /*keepdim=*/true));  // + ⟨embed(y), φ(x)⟩
+  }
+};
 
 /// n samples in [0, 1] of the given classes (empty: unconditional), drawn with the EMA generator in batches of 500. The
 /// generator stays in training mode, so BatchNorm normalises with each sampling batch's statistics (as PyTorch's
@@ -68,7 +113,30 @@ Tensor<float> draw(Gan& gan, index_t n, const std::vector<std::int64_t>& classes
   return cat(parts, 0);
 }
 
-template <class Loss>
+void print_report(const Config& c, double held_out_accuracy, const metrics::DigitReport& r) {
+  std::printf("digit classifier (%s, held-out accuracy %.2f%%) on %lld samples:\n", c.classifier.c_str(),
+              100 * held_out_accuracy, static_cast<long long>(r.samples));
+  std::printf("  class shares:");
+  for (double f : r.class_fraction) std::printf(" %.1f%%", 100 * f);
+  std::printf("\n  rarest class %.1f%%   confident (p >= 0.9) %.1f%%   Frechet distance %.2f\n", 100 * r.min_class_fraction,
+              100 * r.confident_fraction, r.frechet);
+  if (c.conditional) std::printf("  classified as requested %.1f%%\n", 100 * r.requested_accuracy);
+}
+
+/// --judge FILE: the classifier's report on samples [N, 1, 28, 28] in [0, 1] from elsewhere (e.g. the PyTorch twin,
+/// benchmarks/compare/dcgan_mnist.py), against the same held-out images.
+int judge_file(const Config& c) {
+  const auto mnist = examples::data_path("mnist-10k");
+  const metrics::DigitSplit split = metrics::load_mnist10k_split(mnist);
+  double held_out_accuracy = 0;
+  metrics::DigitClassifier classifier =
+      metrics::load_or_train_digit_classifier(c.classifier, mnist, {}, {}, &held_out_accuracy);
+  const Tensor<float> samples = io::load_npy<float>(c.judge);
+  print_report(c, held_out_accuracy, metrics::evaluate_digits(classifier, samples, split.held_out.images));
+  return 0;
+}
+
+template <class D, class Loss>
 int run(const Config& c, const examples::Args& args, int argc, char** argv) {
   const auto out = examples::make_out_dir(c.out);
   const auto mnist = examples::data_path("mnist-10k");
@@ -77,12 +145,13 @@ int run(const Config& c, const examples::Args& args, int argc, char** argv) {
   const Tensor<std::int64_t>& train_labels = split.train.labels;
 
   Rng rng(c.seed);
-  const models::DCGANConfig net{.num_classes = c.conditional ? 10 : 0};
+  const models::DCGANConfig net{.g_features = c.g_features, .d_features = c.d_features, .num_classes = c.conditional ? 10 : 0};
   Loss loss{};
   if constexpr (requires { loss.real_label; }) loss.real_label = c.real_label;
   else if (c.real_label != 1) throw ValueError("dcgan_mnist: --real-label applies to the minimax and non_saturating losses");
   GAN<G, D, Loss> gan(std::make_unique<G>(net, rng), std::make_unique<D>(net, rng), loss,
-                      {.latent_dim = net.latent_dim, .r1_gamma = c.r1, .ema_decay = c.ema, .num_classes = net.num_classes});
+                      {.latent_dim = net.latent_dim, .r1_gamma = c.r1, .ema_decay = c.ema, .num_classes = net.num_classes,
+                       .mode_seeking = c.mode_seeking});
   optim::Adam<float> g_opt(gan.generator().parameters(), {.lr = c.lr_g, .betas = {0.5, 0.999}});
   optim::Adam<float> d_opt(gan.discriminator().parameters(), {.lr = c.lr_d, .betas = {0.5, 0.999}});
 
@@ -159,15 +228,8 @@ int run(const Config& c, const examples::Args& args, int argc, char** argv) {
                         {"image_range", "[-1, 1]"}, {"steps", std::to_string(c.steps)}, {"seed", std::to_string(c.seed)},
                         {"command", args.command_line()}});
 
-  const metrics::DigitReport r =
-      metrics::evaluate_digits(classifier, samples, split.held_out.images, c.conditional ? &classes : nullptr);
-  std::printf("digit classifier (%s, held-out accuracy %.2f%%) on %lld samples:\n", c.classifier.c_str(),
-              100 * held_out_accuracy, static_cast<long long>(r.samples));
-  std::printf("  class shares:");
-  for (double f : r.class_fraction) std::printf(" %.1f%%", 100 * f);
-  std::printf("\n  rarest class %.1f%%   confident (p >= 0.9) %.1f%%   Frechet distance %.2f\n", 100 * r.min_class_fraction,
-              100 * r.confident_fraction, r.frechet);
-  if (c.conditional) std::printf("  classified as requested %.1f%%\n", 100 * r.requested_accuracy);
+  print_report(c, held_out_accuracy,
+               metrics::evaluate_digits(classifier, samples, split.held_out.images, c.conditional ? &classes : nullptr));
   std::printf("wrote %s/{samples.npy,samples.png,model.safetensors,log.csv}\n", c.out.c_str());
   return 0;
 }
@@ -186,6 +248,11 @@ int main(int argc, char** argv) try {
       .option("--ema", c.ema, "EMA decay of the generator used for sampling")
       .option("--real-label", c.real_label, "D's target on real images (< 1: one-sided label smoothing)")
       .option("--r1", c.r1, "R1 penalty gamma on real data (0: off)")
+      .option("--mode-seeking", c.mode_seeking, "lambda of the mode-seeking term in G's loss (MSGAN; 0: off)")
+      .option("--g-features", c.g_features, "G's channels at 7x7 (half of them at 14x14)")
+      .option("--d-features", c.d_features, "D's channels at 14x14 (twice as many at 7x7)")
+      .option("--d-norm", c.d_norm, "batch or spectral")
+      .option("--judge", c.judge, "only judge the samples [N, 1, 28, 28] in [0, 1] of this .npy file (e.g. the PyTorch twin's)")
       .option("--samples", c.samples, "samples judged by the digit classifier")
       .option("--eval-every", c.eval_every, "also judge --eval-samples samples (EMA and raw generator) every N steps (0: off)")
       .option("--eval-samples", c.eval_samples, "samples judged at each --eval-every evaluation")
@@ -193,10 +260,16 @@ int main(int argc, char** argv) try {
       .common(c.seed, c.threads, c.out);
   args.parse(argc, argv);
   if (c.threads > 0) set_num_threads(c.threads);
-  if (c.loss == "minimax") return run<MinimaxLoss>(c, args, argc, argv);
-  if (c.loss == "non_saturating") return run<NonSaturatingLoss>(c, args, argc, argv);
-  if (c.loss == "least_squares") return run<LeastSquaresLoss>(c, args, argc, argv);
-  if (c.loss == "hinge") return run<HingeLoss>(c, args, argc, argv);
+  if (!c.judge.empty()) return judge_file(c);
+  using BND = models::DCGANDiscriminator<float>;
+  if (c.d_norm == "spectral") {
+    if (c.loss == "hinge") return run<SNDiscriminator, HingeLoss>(c, args, argc, argv);
+    if (c.loss == "non_saturating") return run<SNDiscriminator, NonSaturatingLoss>(c, args, argc, argv);
+  }
+  if (c.loss == "minimax") return run<BND, MinimaxLoss>(c, args, argc, argv);
+  if (c.loss == "non_saturating") return run<BND, NonSaturatingLoss>(c, args, argc, argv);
+  if (c.loss == "least_squares") return run<BND, LeastSquaresLoss>(c, args, argc, argv);
+  if (c.loss == "hinge") return run<BND, HingeLoss>(c, args, argc, argv);
   throw ValueError("dcgan_mnist: --loss must be minimax, non_saturating, least_squares or hinge, got '" + c.loss + "'");
 } catch (const std::exception& e) {
   std::fprintf(stderr, "dcgan_mnist: %s\n", e.what());

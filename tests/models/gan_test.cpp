@@ -132,10 +132,36 @@ TEST_CASE("GAN rejects bad options and a discriminator with several outputs per 
                       "[latent.value] GAN: latent_dim = 0 must be positive");
   REQUIRE_THROWS_WITH((DoubleGAN(tiny_generator(rng), smooth_critic(rng), {}, {.latent_dim = 2, .critic_steps = 0})),
                       "[latent.value] GAN: critic_steps = 0 must be >= 1");
+  REQUIRE_THROWS_WITH((DoubleGAN(tiny_generator(rng), smooth_critic(rng), {}, {.latent_dim = 2, .mode_seeking = -1})),
+                      "[latent.value] GAN: mode_seeking = -1 must be >= 0");
   auto wide = std::make_unique<nn::MLP<double>>(nn::MLPOptions{.in = 2, .hidden = {3}, .out = 2}, rng);
   DoubleGAN gan(tiny_generator(rng), std::move(wide), {}, {.latent_dim = 2});
   REQUIRE_THROWS_WITH(gan.logits(zeros<double>({4, 2})),
                       "[latent.shape] GAN: the discriminator maps [4,2] to [4,2]; expected [4] or [4,1]");
+}
+
+TEST_CASE("the mode-seeking term adds lambda / (output spread / noise spread + 1e-5) to the generator's loss",
+          "[models][gan]") {
+  // Oracle: the same players (same seed) without the term, and the spread recomputed from the same noise by hand.
+  const auto make = [](double lambda) {
+    Rng init(4);
+    auto g = tiny_generator(init);
+    auto d = smooth_critic(init);
+    return GAN<nn::MLP<double>, nn::MLP<double>, NonSaturatingLoss>(std::move(g), std::move(d), {},
+                                                                      {.latent_dim = 2, .mode_seeking = lambda});
+  };
+  auto plain = make(0), seeking = make(2.5);
+  Rng r0(9), r1(9), r2(9);
+  const double without = plain.generator_loss(8, r0).item(), with = seeking.generator_loss(8, r1).item();
+  const auto z = plain.noise(8, r2).to_vector();
+  const auto x = plain.generate(from_vector<double>(z, {8, 2})).to_vector();
+  double dx = 0, dz = 0;
+  for (std::size_t i = 0; i < 8; ++i) {  // pairs (i, i + 4), elements of 2 each
+    dx += std::abs(x[i] - x[i + 8]) / 8;
+    dz += std::abs(z[i] - z[i + 8]) / 8;
+  }
+  CHECK(with - without == Approx(2.5 / (dx / dz + 1e-5)).epsilon(1e-12));  // double throughout
+  CHECK(with - without > 0);
 }
 
 TEST_CASE("GAN checks labels against num_classes and the players' call signatures", "[models][gan]") {

@@ -106,6 +106,10 @@ struct GANOptions {
   double ema_decay = 0.999;      ///< EMA of the generator's weights (with warm-up), updated after each generator step
   bool sample_with_ema = true;   ///< sample with the EMA weights once they have been updated
   index_t num_classes = 0;       ///< > 0: class-conditional; both players are called with labels [B] in [0, num_classes)
+  /// λ of the mode-seeking term (Mao et al. 2019, MSGAN) added to the generator's loss: λ / (m + 1e-5) with
+  /// m = mean|G(z₁, y) − G(z₂, y)| / mean|z₁ − z₂| over pairs of the batch that share their label (conditional
+  /// GANs otherwise tend to ignore z and draw one image per class). 0: off.
+  double mode_seeking = 0;
 };
 
 /// A labelled real batch for a conditional GAN: x [B, ...] and labels [B].
@@ -251,8 +255,21 @@ class GAN : public nn::Module<gan_detail::module_scalar_t<G>> {
 
   /// The generator's loss on `batch` fresh samples (conditional: of the given labels [batch], else random ones).
   Tensor<T> generator_loss(index_t batch, Rng& rng, const Tensor<std::int64_t>& labels = {}) {
-    const Tensor<std::int64_t> y = options_.num_classes > 0 && !labels.defined() ? random_labels(batch, rng) : labels;
-    return loss_.generator(logits(generate(noise(batch, rng), y), y));
+    Tensor<std::int64_t> y = options_.num_classes > 0 && !labels.defined() ? random_labels(batch, rng) : labels;
+    if (options_.mode_seeking == 0 || batch < 2) return loss_.generator(logits(generate(noise(batch, rng), y), y));
+    // Mode seeking: samples i and i + h (h = batch / 2) share the label of sample i and differ in z.
+    const index_t h = batch / 2;
+    if (y.defined()) {
+      auto paired = Tensor<std::int64_t>::empty({2 * h});
+      for (index_t i = 0; i < 2 * h; ++i) paired.data()[i] = y.data()[i % h];
+      y = paired;
+    }
+    const Tensor<T> z = noise(2 * h, rng);
+    const Tensor<T> x = generate(z, y);
+    const Tensor<T> spread = div(mean(abs(sub(narrow(x, 0, 0, h), narrow(x, 0, h, h)))),
+                                 mean(abs(sub(narrow(z, 0, 0, h), narrow(z, 0, h, h)))));
+    const Tensor<T> term = mul_scalar(reciprocal(add_scalar(spread, T(1e-5))), static_cast<T>(options_.mode_seeking));
+    return add(loss_.generator(logits(x, y)), term);
   }
 
   /// critic_steps discriminator updates (each on a new batch from next_real()), then one generator update on a
@@ -337,6 +354,8 @@ class GAN : public nn::Module<gan_detail::module_scalar_t<G>> {
                  "GAN: gradient_penalty = " + nn::detail::double_str(o.gradient_penalty) + " must be >= 0");
     LATENT_CHECK(o.num_classes >= 0, ValueError, "GAN: num_classes = " + std::to_string(o.num_classes) + " must be >= 0");
     LATENT_CHECK(o.r1_gamma >= 0, ValueError, "GAN: r1_gamma = " + nn::detail::double_str(o.r1_gamma) + " must be >= 0");
+    LATENT_CHECK(o.mode_seeking >= 0, ValueError,
+                 "GAN: mode_seeking = " + nn::detail::double_str(o.mode_seeking) + " must be >= 0");
     LATENT_CHECK(o.ema_decay >= 0 && o.ema_decay <= 1, ValueError,
                  "GAN: ema_decay = " + nn::detail::double_str(o.ema_decay) + " must be in [0, 1]");
     return o;
