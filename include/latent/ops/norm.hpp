@@ -75,14 +75,26 @@ inline kernels::RowLayout row_layout(const Shape& s, index_t groups, index_t nor
   return l;
 }
 
+// The inputs of a fused norm's node after x: the weight and the bias, each when present (ints[2], ints[3]).
+template <class T>
+struct AffineInputs {
+  Tensor<T> w;         // undefined without a weight
+  std::size_t wi, bi;  // input slots of the weight and the bias
+  bool has_w, need_x, need_w, need_b;
+};
+template <class T>
+AffineInputs<T> affine_inputs(const autograd::Node<T>& n) {
+  const bool has_w = n.ints[2] != 0, has_b = n.ints[3] != 0;
+  const std::size_t wi = 1, bi = has_w ? 2 : 1;
+  return {has_w ? n.inputs[wi] : Tensor<T>(), wi, bi, has_w, n.needs_grad(0), has_w && n.needs_grad(wi),
+          has_b && n.needs_grad(bi)};
+}
+
 // y = x̂ w + b per row: dx = rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) with ĝ = g w,  dw = Σ g x̂,  db = Σ g.
 template <class T>
 void row_norm_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& x = n.inputs[0];
-  const bool has_w = n.ints[2] != 0, has_b = n.ints[3] != 0;
-  const std::size_t wi = 1, bi = has_w ? 2 : 1;
-  const Tensor<T> w = has_w ? n.inputs[wi] : Tensor<T>();
-  const bool need_x = n.needs_grad(0), need_w = has_w && n.needs_grad(wi), need_b = has_b && n.needs_grad(bi);
+  const auto [w, wi, bi, has_w, need_x, need_w, need_b] = affine_inputs(n);
   const index_t groups = n.ints[0], nd = n.ints[1];
   if (!is_grad_enabled()) {
     const kernels::RowLayout l = row_layout(x.shape(), groups, nd);
@@ -198,10 +210,7 @@ inline Dims batch_norm_dims(int rank) {
 template <class T>
 void batch_norm_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& x = n.inputs[0];
-  const bool has_w = n.ints[2] != 0, has_b = n.ints[3] != 0;
-  const std::size_t wi = 1, bi = has_w ? 2 : 1;
-  const Tensor<T> w = has_w ? n.inputs[wi] : Tensor<T>();
-  const bool need_x = n.needs_grad(0), need_w = has_w && n.needs_grad(wi), need_b = has_b && n.needs_grad(bi);
+  const auto [w, wi, bi, has_w, need_x, need_w, need_b] = affine_inputs(n);
   const index_t C = x.shape()[1];
   if (!is_grad_enabled()) {
     const kernels::ChannelLayout l = channel_layout(x.shape());
