@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 using namespace latent;
@@ -70,6 +71,36 @@ TEST_CASE("linear has correct gradients with and without bias, for 1-D, 2-D and 
   // only some inputs differentiated (a frozen weight)
   auto x = uniform({5, 4}, 63).set_requires_grad();
   CHECK_GRADCHECK([&](const Inputs& v) { return linear(v[0], w, v[1]); }, {x, b.clone_detached().set_requires_grad()});
+}
+
+TEST_CASE("matmul and linear have correct second-order gradients for every operand layout",
+          "[ops][linalg][gradgradcheck]") {
+  // The backward of a product is made of products with transposed operands, and theirs again: these cases reach
+  // every (transpose a, transpose b) pair, an operand read as a matrix with leading dimensions, and batch broadcast.
+  struct Case {
+    Shape a, b;
+  };
+  const std::vector<Case> cases = {{{3, 4}, {4, 2}}, {{2, 3, 4}, {4, 5}}, {{2, 3, 4}, {2, 4, 5}}, {{1, 3, 4}, {2, 4, 2}}};
+  std::uint64_t seed = 70;
+  for (const auto& c : cases) {
+    INFO(c.a.str() << " x " << c.b.str());
+    CHECK_GRADGRADCHECK([](const Inputs& v) { return matmul(v[0], v[1]); }, {uniform(c.a, ++seed), uniform(c.b, ++seed)});
+  }
+  CHECK_GRADGRADCHECK([](const Inputs& v) { return linear(v[0], v[1], v[2]); },
+                      {uniform({2, 3, 4}, 80), uniform({5, 4}, 81), uniform({5}, 82)});
+}
+
+TEST_CASE("a 2-D matmul records one graph node", "[ops][linalg][autograd]") {
+  // the per-op overhead of a small product is one node (no reshapes around a batched product)
+  auto a = uniform({3, 4}, 90).set_requires_grad();
+  const auto y = matmul(a, uniform({4, 2}, 91));
+  REQUIRE(y.grad_fn() != nullptr);
+  CHECK(std::string(y.grad_fn()->name) == "matmul");
+  REQUIRE(y.grad_fn()->inputs.size() == 2);
+  CHECK(y.grad_fn()->inputs[0].is_leaf());
+  const auto z = matmul(uniform({2, 3, 4}, 92).set_requires_grad(), uniform({4, 2}, 93));
+  CHECK(z.shape() == Shape{2, 3, 2});
+  CHECK(z.grad_fn()->inputs[0].is_leaf());  // [..., M, K] x [K, N]: the 3-D operand is read in place
 }
 
 TEMPLATE_TEST_CASE("matmul matches the definition for every layout", "[ops][linalg]", float, double) {

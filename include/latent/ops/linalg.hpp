@@ -9,38 +9,54 @@ namespace latent {
 namespace ops_detail {
 
 template <Scalar T>
-Tensor<T> mm3(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb);
+Tensor<T> mm(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb, bool batched);
 
-/// Gradient of one operand of C = op(A) op(B), summed over a batch that operand was broadcast along.
+/// The gradient `grad` of one operand of a product, brought to that operand's shape: summed over a batch the operand
+/// was broadcast along, or (an operand read as a matrix) given back its leading dimensions.
 template <class T>
-Tensor<T> batch_reduce(const Tensor<T>& grad, const Tensor<T>& input) {
-  return grad.shape()[0] == input.shape()[0] ? grad : sum(grad, 0, true);
+Tensor<T> fit_operand(const Tensor<T>& grad, const Tensor<T>& input, bool batched) {
+  if (grad.shape() == input.shape()) return grad;
+  return batched ? sum(grad, 0, true) : reshape(grad, input.shape());
 }
 
 // C = op(A) op(B):  d op(A) = G op(B)ᵀ,  d op(B) = op(A)ᵀ G   (transposed back when the operand was)
 template <class T>
-void mm3_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
+void mm_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& a = n.inputs[0];
   const Tensor<T>& b = n.inputs[1];
-  const bool ta = n.ints[0] != 0, tb = n.ints[1] != 0;
-  if (n.needs_grad(0)) grads[0] = batch_reduce(ta ? mm3(b, g, tb, true) : mm3(g, b, false, !tb), a);
-  if (n.needs_grad(1)) grads[1] = batch_reduce(tb ? mm3(g, a, true, ta) : mm3(a, g, !ta, false), b);
+  const bool ta = n.ints[0] != 0, tb = n.ints[1] != 0, batched = n.ints[2] != 0;
+  if (n.needs_grad(0)) grads[0] = fit_operand(ta ? mm(b, g, tb, true, batched) : mm(g, b, false, !tb, batched), a, batched);
+  if (n.needs_grad(1)) grads[1] = fit_operand(tb ? mm(g, a, true, ta, batched) : mm(a, g, !ta, false, batched), b, batched);
 }
 
-/// Batched product of 3-D tensors [Ba, ., .] x [Bb, ., .] with Ba == Bb or one of them 1 (broadcast).
+/// C = op(A) op(B), one graph node whatever the operands' ranks (a matmul of [1,1] matrices costs one node, not the
+/// four that reshapes around a batched product would record).
+/// - batched: A and B are 3-D [Ba, ., .] and [Bb, ., .] with Ba == Bb or one of them 1 (broadcast); C is [B, M, N].
+/// - not batched: each operand is read as the matrix [rows, last dimension], its leading dimensions flattened into
+///   rows; C keeps A's leading dimensions ([..., N]) when A is not transposed and is [M, N] when it is.
 template <Scalar T>
-Tensor<T> mm3(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
+Tensor<T> mm(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb, bool batched) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
-  const index_t M = ta ? sa[2] : sa[1], K = ta ? sa[1] : sa[2];
-  const index_t Kb = tb ? sb[2] : sb[1], N = tb ? sb[1] : sb[2];
-  const index_t batch = std::max(sa[0], sb[0]);
-  auto out = Tensor<T>::empty({batch, M, N});
-  kernels::gemm_batched(ta, tb, batch, M, N, K, T(1), a.data(), sa[0] == 1 ? 0 : M * K, b.data(), sb[0] == 1 ? 0 : Kb * N, T(0),
-                        out.data(), M * N);
-  if (auto* node = autograd::make_node(out, "matmul", &mm3_backward<T>, {a, b})) {
+  const index_t ca = sa.back(), ra = batched ? sa[1] : sa.prod(0, sa.rank() - 1);
+  const index_t cb = sb.back(), rb = batched ? sb[1] : sb.prod(0, sb.rank() - 1);
+  const index_t M = ta ? ca : ra, K = ta ? ra : ca, N = tb ? rb : cb;
+  Tensor<T> out;
+  if (batched) {
+    const index_t batch = std::max(sa[0], sb[0]);
+    out = Tensor<T>::empty({batch, M, N});
+    kernels::gemm_batched(ta, tb, batch, M, N, K, T(1), a.data(), sa[0] == 1 ? 0 : M * K, b.data(), sb[0] == 1 ? 0 : K * N,
+                          T(0), out.data(), M * N);
+  } else {
+    Shape os = ta ? Shape{M, N} : sa;
+    os[os.rank() - 1] = N;
+    out = Tensor<T>::empty(os);
+    kernels::gemm(ta, tb, M, N, K, T(1), a.data(), b.data(), T(0), out.data());
+  }
+  if (auto* node = autograd::make_node(out, "matmul", &mm_backward<T>, {a, b})) {
     node->ints[0] = ta;
     node->ints[1] = tb;
+    node->ints[2] = batched;
   }
   return out;
 }
@@ -65,9 +81,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape& sb = b.shape();
   const index_t M = sa[sa.rank() - 2], K = sa.back(), N = sb.back();
   if (b.rank() == 2) {  // [..., M, K] x [K, N]: one GEMM over all rows
-    Shape os = sa;
-    os[os.rank() - 1] = N;
-    return reshape(ops_detail::mm3(reshape(a, Shape{1, sa.prod(0, sa.rank() - 1), K}), reshape(b, Shape{1, K, N}), false, false), os);
+    return ops_detail::mm(a, b, false, false, false);
   }
   Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
   Shape batch;
@@ -87,7 +101,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   Shape os = batch;
   os.push_back(M);
   os.push_back(N);
-  return reshape(ops_detail::mm3(as3(a, ba, M, K), as3(b, bb, K, N), false, false), os);
+  return reshape(ops_detail::mm(as3(a, ba, M, K), as3(b, bb, K, N), false, false, true), os);
 }
 
 namespace ops_detail {
@@ -96,11 +110,12 @@ template <class T>
 void linear_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& x = n.inputs[0];
   const Tensor<T>& w = n.inputs[1];
-  const index_t in = w.shape()[1], out = w.shape()[0], rows = x.shape().prod(0, x.rank() - 1);
-  const Tensor<T> g3 = reshape(g, Shape{1, rows, out});
-  if (n.needs_grad(0)) grads[0] = reshape(mm3(g3, reshape(w, Shape{1, out, in}), false, false), x.shape());
-  if (n.needs_grad(1)) grads[1] = reshape(mm3(g3, reshape(x, Shape{1, rows, in}), true, false), w.shape());
-  if (n.inputs.size() > 2 && n.needs_grad(2)) grads[2] = sum(reshape(g, Shape{rows, out}), 0);
+  if (n.needs_grad(0)) grads[0] = mm(g, w, false, false, false);  // [..., out] x [out, in] -> x's shape
+  if (n.needs_grad(1)) grads[1] = mm(g, x, true, false, false);   // [rows, out]ᵀ x [rows, in] -> [out, in]
+  if (n.inputs.size() > 2 && n.needs_grad(2)) {
+    const index_t rows = x.shape().prod(0, x.rank() - 1), out = w.shape()[0];
+    grads[2] = sum(reshape(g, Shape{rows, out}), 0);
+  }
 }
 }  // namespace ops_detail
 
