@@ -1,5 +1,6 @@
 // C = alpha * op(A) * op(B) + beta * C on row-major memory, and its batched form: through OpenBLAS's sgemm/dgemm
-// when the build found it (LATENT_HAVE_CBLAS, set by CMake), otherwise through Eigen's GEMM.
+// when the build found it (LATENT_HAVE_CBLAS, set by CMake), otherwise through Eigen's GEMM; float products that are
+// not small go to latent's own kernel when the compiler targets AVX-512 (sgemm_avx512.hpp).
 // op(A) is M x K (A is stored K x M when trans_a), op(B) is K x N, C is M x N.
 //
 // Why a BLAS when Eigen has GEMM: on AVX-512 Eigen 3.4's kernel peaks at ~73% of the FMA peak, OpenBLAS's at ~88%
@@ -8,9 +9,11 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "eigen.hpp"
 #include "parallel.hpp"
+#include "sgemm_avx512.hpp"
 
 #if LATENT_HAVE_CBLAS
 #include <cblas.h>
@@ -45,6 +48,14 @@ inline void blas_single_threaded() {
 }
 #endif
 
+#if defined(__AVX512F__)
+/// From this many multiply-adds on, float products go to latent's AVX-512 kernel (kernels/sgemm_avx512.hpp: ~90% of
+/// the FMA peak from n = 128 on, where OpenBLAS 0.3.21 reaches 78-88%). Below it OpenBLAS is faster on operands that
+/// sit in L1/L2 (64x64x32: 110 against 97 GFLOP/s), and Eigen breaks even with ours near 40^3 (32^3: 69 against 66,
+/// 48^3: 77 against 81).
+inline constexpr index_t avx512_threshold = LATENT_HAVE_CBLAS ? index_t{1} << 20 : 48 * 48 * 48;
+#endif
+
 template <class T>
 using StridedMap = Eigen::Map<Matrix<T>, 0, Eigen::OuterStride<>>;
 template <class T>
@@ -54,6 +65,14 @@ using ConstStridedMap = Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda, const T* B,
                 index_t ldb, T beta, T* C, index_t ldc) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (M > 1 && N > 1 && M * N * K >= avx512_threshold) {  // one row or column: the GEMV path below
+      sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+  }
+#endif
 #if LATENT_HAVE_CBLAS
   // A product with one row or one column (batch-1 decoding, x Wᵀ for one token) is a matrix-vector product bound by
   // reading the matrix: Eigen's GEMV reads it once, while sgemm first packs (copies) it, doubling the traffic.

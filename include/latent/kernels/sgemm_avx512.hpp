@@ -1,0 +1,282 @@
+// latent's own single-precision GEMM for AVX-512 targets (Goto/BLIS structure: packed panels, a register-blocked
+// microkernel); compiled only when the compiler targets AVX-512F, otherwise this header declares nothing.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+#include <utility>
+
+#include "eigen.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+namespace latent::kernels {
+
+namespace sgemm_detail {
+
+// Blocking. C is row-major, so the microkernel vectorizes along N: a tile of C is MR rows x NR = 32 columns
+// (2 zmm per row), 14 x 2 = 28 accumulators of the 32 zmm registers, leaving 2 for the B rows and one spare. Each
+// k step is 2 loads of B, 14 broadcasts of A and 28 FMAs, so the FMA units (not the load ports) set the pace.
+//   - An A micro-panel (MR x KC floats = 21 KiB at KC = 384) stays in L1 across the whole row of B micro-panels.
+//   - The packed B block (KC x NC floats = 1.5 MiB) is streamed through once per A micro-panel, from L2 and L3, in
+//     address order (the prefetchers follow it; the microkernel also prefetches 8 k steps ahead).
+//   - A large KC makes the loads and stores of the C tile rare (once per KC k steps); a large NC makes the packing
+//     of A rare (once per NC columns). On an AMD Zen 4 (1 MiB L2) KC in 256..768 and NC in 512..2048 measured within
+//     noise of each other; smaller blocks were slower.
+inline constexpr int mr = 14;
+inline constexpr int nr = 32;
+inline constexpr index_t kc_block = 384;
+inline constexpr index_t nc_block = 1024;
+inline constexpr int prefetch_distance = 8;  // k steps
+inline constexpr index_t c_prefetch_steps = 32;
+
+/// A 64-byte aligned scratch buffer per thread that grows once and is reused: gemm_block runs on several OpenMP
+/// threads at once, and a training step must not allocate in its steady state.
+struct PackBuffer {
+  float* data = nullptr;
+  std::size_t capacity = 0;  // floats
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { std::free(data); }
+  float* get(std::size_t n) {
+    if (n > capacity) {
+      std::free(data);
+      const std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+      data = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!data) {
+        capacity = 0;
+        throw std::bad_alloc();
+      }
+      capacity = bytes / sizeof(float);
+    }
+    return data;
+  }
+};
+
+inline __mmask16 tail_mask(index_t n) {  // the first min(max(n, 0), 16) lanes
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
+}
+
+/// In-place transpose of a 16 x 16 block held in 16 registers (three rounds of shuffles: 2x2, 4x4, then 128-bit
+/// lanes). Packing uses it wherever the source runs along k but the packed layout runs across k.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4i + j], 128-bit lane L: column 4L + j of rows 4i .. 4i + 3.
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+    const __m512 v0 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+    t[j] = _mm512_shuffle_f32x4(u0, v0, 0x88);       // column j
+    t[4 + j] = _mm512_shuffle_f32x4(u1, v1, 0x88);   // column 4 + j
+    t[8 + j] = _mm512_shuffle_f32x4(u0, v0, 0xDD);   // column 8 + j
+    t[12 + j] = _mm512_shuffle_f32x4(u1, v1, 0xDD);  // column 12 + j
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+/// Packs `rows` (<= width) strips of a matrix whose strips run along k (strip s starts at src + s * ld, element k at
+/// [k]) into dst[k * width + s] for k < kc, zero-padding strips rows .. width - 1 (width <= 32); the transposes go
+/// 16 strips x 16 k at a time.
+inline void pack_across(const float* src, index_t ld, index_t rows, index_t kc, int width, float* dst) {
+  for (int s0 = 0; s0 < width; s0 += 16) {
+    const int w = std::min(16, width - s0);
+    const index_t live = std::clamp<index_t>(rows - s0, 0, w);
+    const __mmask16 store_mask = tail_mask(w);
+    index_t k = 0;
+    for (; k + 16 <= kc; k += 16) {
+      __m512 r[16];
+      for (int s = 0; s < 16; ++s) r[s] = s < live ? _mm512_loadu_ps(src + (s0 + s) * ld + k) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int t = 0; t < 16; ++t) _mm512_mask_storeu_ps(dst + (k + t) * width + s0, store_mask, r[t]);
+    }
+    if (k < kc) {
+      const __mmask16 km = tail_mask(kc - k);
+      __m512 r[16];
+      for (int s = 0; s < 16; ++s)
+        r[s] = s < live ? _mm512_maskz_loadu_ps(km, src + (s0 + s) * ld + k) : _mm512_setzero_ps();
+      transpose16(r);
+      for (index_t t = 0; t < kc - k; ++t) _mm512_mask_storeu_ps(dst + (k + t) * width + s0, store_mask, r[t]);
+    }
+  }
+}
+
+/// Packs a matrix whose rows run across (row k at src + k * ld, `cols` (<= width) valid values) into
+/// dst[k * width + j], zero-padding columns cols .. width - 1: a copy with masked tails.
+inline void pack_along(const float* src, index_t ld, index_t cols, index_t kc, int width, float* dst) {
+  for (index_t k = 0; k < kc; ++k) {
+    const float* s = src + k * ld;
+    float* d = dst + k * width;
+    for (int j = 0; j < width; j += 16) {
+      const index_t live = std::clamp<index_t>(cols - j, 0, 16);
+      _mm512_mask_storeu_ps(d + j, tail_mask(width - j), _mm512_maskz_loadu_ps(tail_mask(live), s + j));
+    }
+  }
+}
+
+/// The vector operations of the microkernel for 16 lanes (zmm) and for 8 (ymm): a tile whose last columns fit in 8
+/// lanes uses ymm, because on cores that split a 512-bit FMA into two 256-bit halves (AMD Zen 4) a ymm FMA costs
+/// half as much, so a narrow N edge (N = 65, N = 100) wastes half as many lanes.
+struct Zmm {
+  using V = __m512;
+  static constexpr int lanes = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V load(__mmask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, __mmask16 m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+};
+struct Ymm {
+  using V = __m256;
+  static constexpr int lanes = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V load(__mmask16 m, const float* p) { return _mm256_maskz_loadu_ps(__mmask8(m), p); }
+  static void store(float* p, __mmask16 m, V v) { _mm256_mask_storeu_ps(p, __mmask8(m), v); }
+};
+
+/// C[0:ROWS, 0:cols] = alpha * (Ap Bp) + beta * C for one ROWS x (NV vectors) tile (ROWS <= MR), Ap packed k-major
+/// with MR values per k, Bp packed k-major with NR values per k. beta == 0 never reads C (so NaN in C is
+/// overwritten). ROWS is a template parameter so that a short panel issues only its own FMAs: the M edge costs no
+/// wasted work.
+template <class Vec, int NV, int ROWS>
+void microkernel(index_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, index_t ldc,
+                 index_t cols, float alpha, float beta) {
+  using V = typename Vec::V;
+  constexpr int lanes = Vec::lanes;
+  V acc[ROWS][NV];
+#pragma GCC unroll 14
+  for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
+
+  // One k step: NV rows of B, ROWS broadcasts of A. The packed B rows stream from L2 (or L3), so they are
+  // prefetched a few steps ahead (both cache lines of a 32-float row).
+  auto step = [&] {
+    V b[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) b[v] = Vec::load(Bp + v * lanes);
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v)
+      _mm_prefetch(reinterpret_cast<const char*>(Bp + prefetch_distance * nr + v * 16), _MM_HINT_T0);
+#pragma GCC unroll 14
+    for (int i = 0; i < ROWS; ++i) {
+      const V a = Vec::set1(Ap[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(a, b[v], acc[i][v]);
+    }
+    Ap += mr;
+    Bp += nr;
+  };
+  // The C tile is cold (it was last touched a whole B block ago): fetch it during the last k steps, late enough that
+  // the streaming B rows do not evict it again before the stores.
+  const index_t k_prefetch = std::max<index_t>(kc - c_prefetch_steps, 0);
+  for (index_t k = 0; k < k_prefetch; ++k) step();
+#pragma GCC unroll 14
+  for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + v * lanes), _MM_HINT_T0);
+  for (index_t k = k_prefetch; k < kc; ++k) step();
+
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; ++v) mask[v] = tail_mask(cols - lanes * v);
+  const V va = Vec::set1(alpha), vb = Vec::set1(beta);
+#pragma GCC unroll 14
+  for (int i = 0; i < ROWS; ++i) {
+    float* c = C + i * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      V r = Vec::mul(va, acc[i][v]);
+      if (beta != 0.0f) r = Vec::fmadd(vb, Vec::load(mask[v], c + lanes * v), r);
+      Vec::store(c + lanes * v, mask[v], r);
+    }
+  }
+}
+
+using Microkernel = void (*)(index_t, const float*, const float*, float*, index_t, index_t, float, float);
+
+template <class Vec, int NV, int... R>
+constexpr std::array<Microkernel, mr> kernel_row(std::integer_sequence<int, R...>) {
+  return {&microkernel<Vec, NV, R + 1>...};
+}
+/// microkernels[w][ROWS - 1] for tiles of up to 8 (w = 0), 16 (w = 1) and 32 (w = 2) columns.
+inline constexpr std::array<std::array<Microkernel, mr>, 3> microkernels = {
+    kernel_row<Ymm, 1>(std::make_integer_sequence<int, mr>{}),
+    kernel_row<Zmm, 1>(std::make_integer_sequence<int, mr>{}),
+    kernel_row<Zmm, 2>(std::make_integer_sequence<int, mr>{})};
+
+}  // namespace sgemm_detail
+
+/// C = alpha op(A) op(B) + beta C on row-major memory (op(A) M x K, op(B) K x N, leading dimensions lda, ldb, ldc),
+/// the contract of detail::gemm_block. beta == 0 overwrites C without reading it.
+inline void sgemm_avx512(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, float alpha, const float* A,
+                         index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+  using namespace sgemm_detail;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {  // C = beta C
+    for (index_t i = 0; i < M; ++i)
+      for (index_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  thread_local PackBuffer a_buffer, b_buffer;
+  const index_t kc_max = std::min(K, kc_block);
+  const index_t nc_max = (std::min(N, nc_block) + nr - 1) / nr * nr;
+  float* const Ap = a_buffer.get(std::size_t(mr * kc_max));
+  float* const Bp = b_buffer.get(std::size_t(nc_max * kc_max));
+
+  for (index_t jc = 0; jc < N; jc += nc_block) {
+    const index_t nc = std::min(nc_block, N - jc);
+    for (index_t pc = 0; pc < K; pc += kc_block) {
+      const index_t kc = std::min(kc_block, K - pc);
+      const float beta_block = pc == 0 ? beta : 1.0f;
+      // B block op(B)[pc : pc + kc, jc : jc + nc] as micro-panels of NR columns, each kc x NR k-major.
+      for (index_t jr = 0; jr < nc; jr += nr) {
+        const index_t cols = std::min<index_t>(nr, nc - jr);
+        float* dst = Bp + jr * kc;
+        if (trans_b)
+          pack_across(B + (jc + jr) * ldb + pc, ldb, cols, kc, nr, dst);
+        else
+          pack_along(B + pc * ldb + jc + jr, ldb, cols, kc, nr, dst);
+      }
+      // Row panels of at most MR rows, balanced (M = 16 runs as 8 + 8, not 14 + 2).
+      const index_t panels = (M + mr - 1) / mr, base = M / panels, extra = M % panels;
+      for (index_t p = 0; p < panels; ++p) {
+        const index_t ir = p * base + std::min(p, extra);
+        const int rows = int(base + (p < extra ? 1 : 0));
+        if (trans_a)
+          pack_along(A + pc * lda + ir, lda, rows, kc, mr, Ap);
+        else
+          pack_across(A + ir * lda + pc, lda, rows, kc, mr, Ap);
+        float* c_row = C + ir * ldc + jc;
+        for (index_t jr = 0; jr < nc; jr += nr) {
+          const index_t cols = std::min<index_t>(nr, nc - jr);
+          const int width = cols > 16 ? 2 : cols > 8 ? 1 : 0;
+          microkernels[width][rows - 1](kc, Ap, Bp + jr * kc, c_row + jr, ldc, cols, alpha, beta_block);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace latent::kernels
+
+#endif  // __AVX512F__
