@@ -33,7 +33,7 @@ class Storage {
 
 /// Counters of the caching allocator behind every tensor.
 inline MemoryStats memory_stats() { return detail::CachingAllocator::instance().stats(); }
-/// Returns cached (free) blocks to the system.
+/// Returns cached small blocks and wholly free large segments to the system (detail/allocator.hpp: the policy).
 inline void empty_cache() { detail::CachingAllocator::instance().empty_cache(); }
 
 }  // namespace latent
