@@ -180,7 +180,7 @@ inline bool parse_options(int& argc, char** argv, Options& o) {
   }
   argc = out;
   argv[argc] = nullptr;
-  return o.threads >= 1 && o.steps >= 1;
+  return o.threads >= 1 && o.steps >= 0;  // 0 steps: the idle process (--peak-memory=idle)
 }
 
 }  // namespace latent_bench
