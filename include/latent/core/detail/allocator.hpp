@@ -25,6 +25,7 @@
 #error "latent/core/detail/allocator.hpp is internal: include <latent/core/storage.hpp>"
 #endif
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -101,9 +102,8 @@ class CachingAllocator {
 #endif
     void* p = ::operator new(size, std::align_val_t{alignment});
     std::lock_guard<std::mutex> lock(mutex_);
-    stats_.system_allocations++;
-    note_reserved(size);
     note_in_use(size);
+    note_system_allocation();
     return p;
   }
 
@@ -125,7 +125,6 @@ class CachingAllocator {
     stats_.bytes_cached += size;
 #else
     stats_.bytes_in_use -= size;
-    stats_.bytes_reserved -= size;
     stats_.system_releases++;
     ::operator delete(p, std::align_val_t{alignment});
 #endif
@@ -141,7 +140,6 @@ class CachingAllocator {
         free_[cls] = b->next;
         ::operator delete(static_cast<void*>(b), std::align_val_t{alignment});
         stats_.bytes_cached -= size;
-        stats_.bytes_reserved -= size;
         stats_.system_releases++;
       }
     }
@@ -150,7 +148,9 @@ class CachingAllocator {
 
   MemoryStats stats() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return stats_;
+    MemoryStats s = stats_;
+    s.bytes_reserved = s.bytes_in_use + s.bytes_cached;
+    return s;
   }
 
   /// Small-block size classes: 64 B, then four classes per power of two (at most 25% rounding waste).
@@ -203,7 +203,8 @@ class CachingAllocator {
         if (b->size == need) break;
       }
     }
-    if (best) {
+    const bool cached = best != nullptr;
+    if (cached) {
       unlink_free(best);
       set_poisoned(best, false);
       stats_.bytes_cached -= best->size;
@@ -224,11 +225,10 @@ class CachingAllocator {
       const std::size_t segment = (need + page_bytes - 1) / page_bytes * page_bytes;
       best = static_cast<LargeBlock*>(map_segment(segment));
       *best = LargeBlock{segment, nullptr, nullptr, nullptr, nullptr, false};
-      stats_.system_allocations++;
-      note_reserved(segment);
     }
     best->free = false;
     note_in_use(best->size);
+    if (!cached) note_system_allocation();
     return best + 1;
   }
 
@@ -268,7 +268,6 @@ class CachingAllocator {
       if (!b->prev && !b->next) {  // the whole segment is this one free block
         unlink_free(b);
         stats_.bytes_cached -= b->size;
-        stats_.bytes_reserved -= b->size;
         stats_.system_releases++;
         set_poisoned(b, false);
         unmap_segment(b, b->size);
@@ -311,11 +310,12 @@ class CachingAllocator {
 
   void note_in_use(std::size_t size) noexcept {
     stats_.bytes_in_use += size;
-    if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+    stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
   }
-  void note_reserved(std::size_t size) noexcept {
-    stats_.bytes_reserved += size;
-    if (stats_.bytes_reserved > stats_.peak_bytes_reserved) stats_.peak_bytes_reserved = stats_.bytes_reserved;
+  /// After a block from the system was handed out (the only way the reserved bytes, in use + cached, grow).
+  void note_system_allocation() noexcept {
+    stats_.system_allocations++;
+    stats_.peak_bytes_reserved = std::max(stats_.peak_bytes_reserved, stats_.bytes_in_use + stats_.bytes_cached);
   }
 
   std::mutex mutex_;
