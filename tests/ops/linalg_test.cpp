@@ -173,3 +173,31 @@ TEST_CASE("batched matmul of many small matrices (the threaded path) matches the
   for (std::size_t i = 0; i < expected.size(); ++i) worst = std::max(worst, std::abs(c.data()[i] - expected[i]));
   CHECK(worst < 1e-12);
 }
+
+TEST_CASE("matrix-vector products split over threads match the definition", "[ops][linalg]") {
+  // One row or one column of C over a matrix of at least kernels::gemv_parallel_threshold elements: each thread reads
+  // its own slice of the matrix. 2 threads, shapes that do not divide evenly, every transpose of the matrix operand.
+  const int saved = num_threads();
+  set_num_threads(std::max(saved, 2));
+  Rng rng(5);
+  for (const auto& [N, K] : std::vector<std::pair<index_t, index_t>>{{385, 128}, {130, 520}, {2000, 17}}) {
+    REQUIRE(N * K >= kernels::gemv_parallel_threshold);
+    const auto w = randn<float>({N, K}, rng), x = randn<float>({1, K}, rng), xc = randn<float>({K, 1}, rng);
+    const auto naive = [&](const Tensor<float>& m, const Tensor<float>& v, bool row) {  // m [N, K]; v [1, K] or [K, 1]
+      std::vector<double> out(static_cast<std::size_t>(N), 0.0);
+      for (index_t j = 0; j < N; ++j)
+        for (index_t k = 0; k < K; ++k) out[j] += double(m.at({j, k})) * double(row ? v.at({0, k}) : v.at({k, 0}));
+      return out;
+    };
+    const auto check = [&](const Tensor<float>& got, const std::vector<double>& expected) {
+      REQUIRE(got.numel() == N);
+      double worst = 0;
+      for (index_t j = 0; j < N; ++j) worst = std::max(worst, std::abs(got.data()[j] - expected[j]) / (1 + std::abs(expected[j])));
+      CHECK(worst < 1e-5);
+    };
+    check(linear(x, w), naive(w, x, true));                              // [1, K] x [N, K]ᵀ: one row, split over N
+    check(matmul(x, transpose(w, 0, 1)), naive(w, x, true));  // [1, K] x [K, N]
+    check(matmul(w, xc), naive(w, xc, false));                           // [N, K] x [K, 1]: one column, split over N
+  }
+  set_num_threads(saved);
+}

@@ -93,6 +93,8 @@ enum class Binary {
   gelu_grad,       // g * (Φ(x) + x φ(x))
   gelu_tanh_grad,  // g * d/dx of the tanh approximation
   softplus_grad,   // g * sigmoid(x) (x <= 20), g (x > 20)
+  bce,             // -(y max(log p, -100) + (1 - y) max(log(1 - p), -100)), a = p, b = y
+  bce_grad,        // (p - y) / max(p (1 - p), 1e-12), a = p, b = y
 };
 
 namespace detail {
@@ -131,6 +133,8 @@ void binary_expr_eval(Binary op, const A& a, const B& b, ArrayMap<T>& o) {
       break;
     }
     case Binary::softplus_grad: o = (b > T(20)).select(a, a * b.logistic()); break;
+    case Binary::bce: o = -(b * a.log().max(T(-100)) + (one - b) * (one - a).log().max(T(-100))); break;
+    case Binary::bce_grad: o = (a - b) / (a * (one - a)).max(T(1e-12)); break;
   }
 }
 }  // namespace detail

@@ -97,6 +97,11 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
 
 /// Below this many multiply-adds a GEMM stays on one thread.
 inline constexpr index_t gemm_parallel_threshold = index_t{1} << 20;
+/// A matrix-vector product (one row or one column of C) is bound by reading its matrix, not by arithmetic: from this
+/// many matrix elements (128 KiB of floats) on, each thread reads its own fixed slice of the matrix. The slices are
+/// the same on every call, so during decoding each core's L2 keeps its half of the weights instead of streaming all
+/// of them from L3 (W5 with the KV cache on 2 cores).
+inline constexpr index_t gemv_parallel_threshold = index_t{1} << 15;
 
 /// C = alpha op(A) op(B) + beta C. Large products are split into independent row (or column) blocks,
 /// one single-threaded GEMM per thread: Eigen's own parallel GEMM (and OpenBLAS's) spin-waits between
@@ -106,7 +111,8 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
   const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
 #if LATENT_HAS_OPENMP
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (threads > 1 && M * N * K >= gemm_parallel_threshold) {
+  const bool gemv = M == 1 || N == 1;
+  if (threads > 1 && (gemv ? std::max(M, N) * K >= gemv_parallel_threshold : M * N * K >= gemm_parallel_threshold)) {
     const bool by_rows = M >= N;
     const index_t extent = by_rows ? M : N;
     const index_t align = 16;  // keep blocks a multiple of a cache line of floats

@@ -49,7 +49,9 @@ template <class T>
 void bce_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& p = n.inputs[0];
   const Tensor<T>& y = n.inputs[1];
-  if (n.needs_grad(0)) grads[0] = div(mul(g, sub(p, y)), clamp_min(mul(p, T(1) - p), T(1e-12)));
+  if (n.needs_grad(0))
+    grads[0] = is_grad_enabled() ? div(mul(g, sub(p, y)), clamp_min(mul(p, T(1) - p), T(1e-12)))  // create_graph: ops
+                                 : binary_raw(Binary::mul, g, binary_raw(Binary::bce_grad, p, y, n.name), n.name);
   if (n.needs_grad(1)) grads[1] = mul(g, sub(clamp_min(log(T(1) - p), T(-100)), clamp_min(log(p), T(-100))));
 }
 }  // namespace ops_detail
@@ -58,19 +60,14 @@ void bce_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList
 template <Scalar T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& y, Reduction reduction = Reduction::mean) {
   check_same_shape("binary_cross_entropy", "input", p.shape(), "target", y.shape());
-  {
-    const T* d = p.data();
-    for (index_t i = 0; i < p.numel(); ++i)
-      LATENT_CHECK(d[i] >= T(0) && d[i] <= T(1), ValueError,
-                   "binary_cross_entropy: input " + std::to_string(d[i]) + " at index " + std::to_string(i) + " is not in [0, 1] (use binary_cross_entropy_with_logits for logits)");
+  const kernels::ConstArrayMap<T> pv(p.data(), p.numel());
+  if (!(pv >= T(0) && pv <= T(1)).all()) {  // NaN fails both comparisons
+    index_t i = 0;
+    while (pv[i] >= T(0) && pv[i] <= T(1)) ++i;
+    throw ValueError("binary_cross_entropy: input " + std::to_string(pv[i]) + " at index " + std::to_string(i) +
+                     " is not in [0, 1] (use binary_cross_entropy_with_logits for logits)");
   }
-  Tensor<T> elementwise;
-  {
-    NoGradGuard raw;
-    const Tensor<T> log_p = clamp_min(log(p), T(-100));
-    const Tensor<T> log_1mp = clamp_min(log(T(1) - p), T(-100));
-    elementwise = neg(add(mul(y, log_p), mul(T(1) - y, log_1mp)));
-  }
+  Tensor<T> elementwise = ops_detail::binary_raw(kernels::Binary::bce, p, y, "binary_cross_entropy");
   autograd::make_node(elementwise, "binary_cross_entropy", &ops_detail::bce_backward<T>, {p, y});
   return ops_detail::reduce_loss(elementwise, reduction);
 }
