@@ -177,6 +177,49 @@ TEST_CASE("the create_graph backward of attention equals the fused backward", "[
   }
 }
 
+// Oracle: the three-input op on the parts of qkv (itself checked against PyTorch above); the gradient of the stacked
+// op must be the three gradients stacked, on one thread and on several, and through create_graph.
+TEST_CASE("scaled_dot_product_attention_stacked equals the op on the parts of qkv, forward and gradient", "[ops][attention]") {
+  Rng rng(13);
+  const int threads = num_threads();
+  for (const int t : {1, std::max(threads, 2)}) {
+    set_num_threads(t);
+    for (const bool causal : {false, true}) {
+      INFO("threads " << t << ", causal " << causal);
+      auto qkv = randn<double>({3, 2, 4, 20, 8}, rng);  // [3, B, H, T, D]: 8 slices
+      qkv.set_requires_grad();
+      const auto g = randn<double>({2, 4, 20, 8}, rng);
+      const auto out = scaled_dot_product_attention_stacked(qkv, causal);
+      const auto d = grad<double>({out}, {qkv}, {g}, false, false, true)[0];  // retain_graph: create_graph below
+      auto q = select(qkv, 0, 0).detach(), k = select(qkv, 0, 1).detach(), v = select(qkv, 0, 2).detach();
+      for (auto* x : {&q, &k, &v}) x->set_requires_grad();
+      const auto expected = scaled_dot_product_attention(q, k, v, causal);
+      const auto parts = grad<double>({expected}, {q, k, v}, {g});
+      check_scaled(out.detach(), expected.detach(), 1e-13, "output");
+      check_scaled(d, stack<double>({parts[0], parts[1], parts[2]}, 0), 1e-13, "gradient");
+      const auto composed = grad<double>({out}, {qkv}, {g}, true)[0];  // create_graph: the composed rule
+      REQUIRE(composed.requires_grad());
+      check_scaled(composed.detach(), d, 1e-12, "create_graph gradient");
+    }
+  }
+  set_num_threads(threads);
+}
+
+TEST_CASE("scaled_dot_product_attention_stacked passes gradcheck and gradgradcheck", "[ops][attention][gradcheck]") {
+  for (const bool causal : {false, true}) {
+    INFO("causal " << causal);
+    const auto f = [causal](const Inputs& x) { return scaled_dot_product_attention_stacked(x[0], causal); };
+    const auto first = run_gradcheck(f, {uniform({3, 2, 2, 4, 3}, 21)});
+    INFO(first.report);
+    CHECK(first.ok);
+    const auto second = run_gradgradcheck(f, {uniform({3, 1, 2, 3, 2}, 22)});
+    INFO(second.report);
+    CHECK(second.ok);
+  }
+  CHECK_THROWS_WITH(scaled_dot_product_attention_stacked(zeros<float>({2, 1, 4, 3})),
+                    Catch::Contains("scaled_dot_product_attention_stacked") && Catch::Contains("[3, ..., T, D]"));
+}
+
 // Oracle: rows of the full causal attention (the op) over the same keys. Decoding token by token through the
 // cache (prefill 3 tokens, then single tokens) must reproduce them.
 TEST_CASE("kv_cache_append + attention_forward reproduce full causal attention token by token", "[ops][attention][kv_cache]") {

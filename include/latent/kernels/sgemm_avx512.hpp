@@ -27,6 +27,12 @@ namespace sgemm_detail {
 //   - A large KC makes the loads and stores of the C tile rare (once per KC k steps); a large NC makes the packing
 //     of A rare (once per NC columns). On an AMD Zen 4 (1 MiB L2) KC in 256..768 and NC in 512..2048 measured within
 //     noise of each other; smaller blocks were slower.
+//   - On an Intel Sapphire-Rapids-class core (two 512-bit FMA ports, 2 MiB L2) the same code reaches 73-76% of the
+//     register-only FMA peak: a loop of these 28 FMAs reaches ~91% with the 14 broadcasts from L1, ~88% with the
+//     B loads too, ~81% with B streaming from L2. Unrolling k (2-8), KC 192-512, NC 256-2048, prefetch distance
+//     4-16, tiles 12x32 / 8x48 / 6x64, huge pages for the pack buffers and prefetching the next B block were all
+//     within 3%; the BLIS loop order (A block in L2, B micro-panel in L1) was 15-20% slower. OpenBLAS and LibTorch
+//     reach the same level there.
 inline constexpr int mr = 14;
 inline constexpr int nr = 32;
 inline constexpr index_t kc_block = 384;

@@ -105,11 +105,21 @@ Tensor<T> attention_with_dropout(const Tensor<T>& q, const Tensor<T>& k, const T
 namespace detail {
 /// [B, T, 3E] fused projections → q, k, v of [B, H, T, E/H] (rows [0, E) of the projection are the queries,
 /// [E, 2E) the keys, [2E, 3E) the values: torch's in_proj_weight and nanoGPT's c_attn.weight alike).
+/// [B, T, 3E] fused projections → [3, B, H, T, E/H]: q, k and v stacked (scaled_dot_product_attention_stacked).
+template <Scalar T>
+Tensor<T> stacked_heads(const Tensor<T>& qkv, index_t heads) {
+  const index_t B = qkv.size(0), T_len = qkv.size(1), Dh = qkv.size(2) / (3 * heads);
+  return permute(reshape(qkv, Shape{B, T_len, 3, heads, Dh}), {2, 0, 3, 1, 4});
+}
 template <Scalar T>
 std::array<Tensor<T>, 3> split_heads(const Tensor<T>& qkv, index_t heads) {
-  const index_t B = qkv.size(0), T_len = qkv.size(1), Dh = qkv.size(2) / (3 * heads);
-  const Tensor<T> h = permute(reshape(qkv, Shape{B, T_len, 3, heads, Dh}), {2, 0, 3, 1, 4});
+  const Tensor<T> h = stacked_heads(qkv, heads);
   return {select(h, 0, 0), select(h, 0, 1), select(h, 0, 2)};
+}
+/// Self-attention over fused projections qkv [B, T, 3E] without rope or dropout: [B, H, T, E/H], one graph node.
+template <Scalar T>
+Tensor<T> attend_fused(const Tensor<T>& qkv, index_t heads, bool causal) {
+  return scaled_dot_product_attention_stacked(stacked_heads(qkv, heads), causal);
 }
 /// [B, H, T, Dh] → [B, T, H·Dh].
 template <Scalar T>
@@ -157,6 +167,8 @@ class MultiHeadAttention : public UnaryModule<T> {
   /// x [B, T, E] → [B, T, E], differentiable. With rope, position t of the input is position t.
   Tensor<T> forward(const Tensor<T>& x) override {
     check_input(x);
+    if (!options_.rope && (options_.dropout == 0.0 || !this->is_training()))
+      return merge(detail::attend_fused(linear(x, in_proj_weight, in_proj_bias), options_.num_heads, options_.causal));
     const Heads h = project(x, 0);
     return merge(attention_with_dropout(h.q, h.k, h.v, options_.causal, options_.dropout, dropout_rng_, this->is_training()));
   }

@@ -3,6 +3,7 @@
 // create_graph so that gradients of gradients work.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -32,6 +33,19 @@ kernels::AttentionGeometry attention_geometry(const Tensor<T>& q, const Tensor<T
   return g;
 }
 
+/// The geometry of the stacked form, qkv [3, ..., T, D]: q, k and v are its three parts.
+inline kernels::AttentionGeometry attention_geometry_stacked(const Shape& s, bool causal, double scale) {
+  const int r = s.rank();
+  kernels::AttentionGeometry g;
+  g.Tq = g.Tk = s[r - 2];
+  g.D = g.Dv = s[r - 1];
+  g.heads = s.prod(1, r - 2);
+  g.k_stride = g.v_stride = g.Tk * g.D;
+  g.causal = causal;
+  g.scale = scale;
+  return g;
+}
+
 /// The additive causal mask [Tq, Tk]: 0 where query i sees key j (j <= i + Tk - Tq), -inf elsewhere.
 template <class T>
 Tensor<T> causal_mask(index_t Tq, index_t Tk) {
@@ -40,6 +54,25 @@ Tensor<T> causal_mask(index_t Tq, index_t Tk) {
   for (index_t i = 0; i < Tq; ++i)
     for (index_t j = 0; j < Tk; ++j) m[i * Tk + j] = j <= i + Tk - Tq ? T(0) : -std::numeric_limits<T>::infinity();
   return mask;
+}
+
+/// The gradients of <g, softmax(scale·Q Kᵀ + mask) V> in q, k, v (those flagged in need) composed of ops, so that they
+/// are differentiable themselves (create_graph); P is recomputed differentiably from q and k.
+template <class T>
+std::array<Tensor<T>, 3> composed_attention_grads(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const Tensor<T>& g,
+                                                  bool causal, double scale, std::array<bool, 3> need) {
+  std::array<Tensor<T>, 3> grads;
+  const int r = q.rank();
+  Tensor<T> s = mul_scalar(matmul(q, transpose(k, r - 2, r - 1)), static_cast<T>(scale));
+  if (causal) s = add(s, causal_mask<T>(q.shape()[r - 2], k.shape()[r - 2]));
+  const Tensor<T> p = softmax(s, -1);
+  if (need[2]) grads[2] = matmul(transpose(p, r - 2, r - 1), g);
+  if (!need[0] && !need[1]) return grads;
+  const Tensor<T> dp = matmul(g, transpose(v, r - 2, r - 1));
+  const Tensor<T> ds = mul_scalar(mul(p, sub(dp, sum(mul(dp, p), -1, true))), static_cast<T>(scale));
+  if (need[0]) grads[0] = matmul(ds, k);
+  if (need[1]) grads[1] = matmul(transpose(ds, r - 2, r - 1), q);
+  return grads;
 }
 
 // O = P V with P = softmax(scale·Q Kᵀ + mask):
@@ -66,16 +99,32 @@ void attention_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::Tens
     if (n.needs_grad(2)) grads[2] = dv;
     return;
   }
-  const int r = q.rank();
-  Tensor<T> s = mul_scalar(matmul(q, transpose(k, r - 2, r - 1)), static_cast<T>(scale));
-  if (causal) s = add(s, causal_mask<T>(q.shape()[r - 2], k.shape()[r - 2]));
-  const Tensor<T> p = softmax(s, -1);
-  if (n.needs_grad(2)) grads[2] = matmul(transpose(p, r - 2, r - 1), g);
-  if (!n.needs_grad(0) && !n.needs_grad(1)) return;
-  const Tensor<T> dp = matmul(g, transpose(v, r - 2, r - 1));
-  const Tensor<T> ds = mul_scalar(mul(p, sub(dp, sum(mul(dp, p), -1, true))), static_cast<T>(scale));
-  if (n.needs_grad(0)) grads[0] = matmul(ds, k);
-  if (n.needs_grad(1)) grads[1] = matmul(transpose(ds, r - 2, r - 1), q);
+  const auto d = composed_attention_grads(q, k, v, g, causal, scale, {n.needs_grad(0), n.needs_grad(1), n.needs_grad(2)});
+  for (std::size_t i = 0; i < 3; ++i)
+    if (n.needs_grad(i)) grads[i] = d[i];
+}
+
+// The stacked form: one input qkv [3, ..., T, D] holding q, k and v, one gradient of the same shape.
+template <class T>
+void attention_stacked_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
+  const Tensor<T>& qkv = n.inputs[0];
+  const bool causal = n.ints[0] != 0;
+  const double scale = n.reals[0];
+  if (!is_grad_enabled()) {
+    const index_t part = qkv.numel() / 3;
+    const kernels::AttentionGeometry geo = attention_geometry_stacked(qkv.shape(), causal, scale);
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
+    auto d = Tensor<T>::empty(qkv.shape());
+    const Tensor<T> out = n.output_tensor();
+    const T* x = qkv.data();
+    kernels::attention_backward(geo, x, x + part, x + 2 * part, out.data(), n.saved[0].data(), g.data(), d.data(),
+                                d.data() + part, d.data() + 2 * part, slots, workspace.data());
+    grads[0] = d;
+    return;
+  }
+  const auto d = composed_attention_grads(select(qkv, 0, 0), select(qkv, 0, 1), select(qkv, 0, 2), g, causal, scale, {true, true, true});
+  grads[0] = stack({d[0], d[1], d[2]}, 0);
 }
 
 }  // namespace ops_detail
@@ -119,6 +168,44 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
                                workspace.data());
   }
   if (auto* node = autograd::make_node(out, "scaled_dot_product_attention", &ops_detail::attention_backward<T>, {q, k, v})) {
+    node->ints[0] = causal;
+    node->reals[0] = sc;
+    node->saved.push_back(lse);
+    node->reads_output = true;  // the fused backward reads the output
+  }
+  return out;
+}
+
+/// scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], causal, scale) for q, k and v stacked in one tensor
+/// qkv [3, ..., T, D] (self-attention: equal lengths and head sizes), as one graph node whose gradient is one tensor
+/// of qkv's shape. A model that projects q, k and v together (GPT's c_attn) reshapes the projection into this
+/// layout with one copy; taking q, k and v apart with select() instead would cost three zero-padded gradients and
+/// their sum in the backward. Output [..., T, D].
+template <Scalar T>
+Tensor<T> scaled_dot_product_attention_stacked(const Tensor<T>& qkv, bool causal = false, std::optional<double> scale = std::nullopt) {
+  LATENT_CHECK(qkv.rank() >= 3 && qkv.shape()[0] == 3, ShapeError,
+               "scaled_dot_product_attention_stacked: qkv " + qkv.shape().str() + " must be [3, ..., T, D] (q, k, v stacked)");
+  const int r = qkv.rank();
+  LATENT_CHECK(qkv.shape()[r - 2] > 0 || qkv.numel() == 0, ValueError,
+               "scaled_dot_product_attention_stacked: qkv " + qkv.shape().str() + ": no keys to attend to");
+  const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(qkv.shape()[r - 1]));
+  LATENT_CHECK(std::isfinite(sc), ValueError, "scaled_dot_product_attention_stacked: scale = " + std::to_string(sc) + " is not finite");
+
+  Shape os;
+  for (int d = 1; d < r; ++d) os.push_back(qkv.shape()[d]);
+  auto out = Tensor<T>::empty(os);
+  const bool record = is_grad_enabled() && qkv.requires_grad();
+  const index_t part = qkv.numel() / 3;
+  const kernels::AttentionGeometry geo = ops_detail::attention_geometry_stacked(qkv.shape(), causal, sc);
+  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
+  if (out.numel() > 0) {
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
+    const T* x = qkv.data();
+    kernels::attention_forward(geo, x, x + part, x + 2 * part, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
+                               workspace.data());
+  }
+  if (auto* node = autograd::make_node(out, "scaled_dot_product_attention_stacked", &ops_detail::attention_stacked_backward<T>, {qkv})) {
     node->ints[0] = causal;
     node->reals[0] = sc;
     node->saved.push_back(lse);
