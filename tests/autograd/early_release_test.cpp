@@ -7,9 +7,11 @@
 #include <latent/latent.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 using namespace latent;
 
@@ -54,13 +56,14 @@ Tensor<double> forgetful_exp(const Tensor<double>& x) {
   return y;
 }
 
-// x -> probe -> sin three times -> sum; returns the loss and watches the last sine (held only by the sum's
-// node; sin's rule reads its input, so each sine is held by the next one's node until that node is freed).
-// Tensors of 64 Ki doubles (512 KiB) so that the allocator's counters see them clearly.
+// x -> probe -> sin three times -> square -> sum; returns the loss and watches the last sine (held only by the
+// square's node; sin's rule reads its input, so each sine is held by the next one's node until that node is
+// freed; sum reads only its input's shape, so the square is held by nobody). Tensors of 64 Ki doubles (512 KiB)
+// so that the allocator's counters see them clearly.
 Tensor<double> probed_chain(const Tensor<double>& x) {
   Tensor<double> top = sin(sin(sin(probe(x))));
   probe_record.watched = top.impl_ptr();
-  return sum(top);
+  return sum(mul(top, top));
 }
 
 }  // namespace
@@ -84,7 +87,40 @@ TEST_CASE("backward frees each node's inputs before the sweep ends, unless retai
   // the probe's output and the three sines: all four are freed by the time probe's rule runs
   CHECK(probe_record.bytes_in_use + 4 * buffer <= retained_bytes);
   CHECK(x.grad().to_vector() == retained_grad);  // same rules on the same values
-  CHECK(retained_grad[0] == Approx(std::cos(0.5) * std::cos(std::sin(0.5)) * std::cos(std::sin(std::sin(0.5)))).epsilon(1e-14));
+  const double s3 = std::sin(std::sin(std::sin(0.5)));
+  CHECK(retained_grad[0] == Approx(2 * s3 * std::cos(0.5) * std::cos(std::sin(0.5)) * std::cos(std::sin(std::sin(0.5)))).epsilon(1e-14));
+}
+
+TEST_CASE("view, copy and reduction ops whose rules read only shapes keep no activation alive", "[autograd][memory]") {
+  // reshape, permute, narrow, cat, expand, index_select, sum and mean: their outputs' nodes hold stand-ins, so the
+  // activations fed to them die in the forward pass; the gradient is unchanged. Oracle: weak_ptrs and the
+  // derivative of sin.
+  auto x = from_vector<double>({0.1, 0.2, 0.3, 0.4, 0.5, 0.6}).set_requires_grad();
+  std::vector<std::weak_ptr<Impl>> watched;
+  const auto keep = [&](const Tensor<double>& t) {
+    watched.push_back(t.impl_ptr());
+    return t;
+  };
+  Tensor<double> loss;
+  {
+    const Tensor<double> p = permute(keep(reshape(keep(sin(x)), Shape{2, 3})), {1, 0});  // [3, 2]
+    const Tensor<double> c = cat({keep(narrow(p, 0, 0, 2)), keep(expand(keep(narrow(p, 0, 2, 1)), Shape{2, 2}))}, 0);
+    const auto idx = from_vector<std::int64_t>({3, 0});
+    loss = add(sum(keep(index_select(keep(c), 0, idx))), mean(keep(mul_scalar(c, 2.0))));
+  }
+  for (std::size_t i = 0; i < watched.size(); ++i) {
+    INFO("watched tensor " << i);
+    CHECK(watched[i].expired());
+  }
+  loss.backward();
+  // d/dx of Σ over the selected rows of c plus mean(2c): c's rows are p[0], p[1], p[2], p[2] (p = sin(x) as [3, 2])
+  // p[0]: selected once, once in c; p[1]: once in c; p[2]: selected once (through the expand), twice in c
+  const std::vector<double> weight_of_p_row{1.0 + 2.0 / 8, 2.0 / 8, 1.0 + 2 * (2.0 / 8)};
+  for (index_t i = 0; i < 6; ++i) {
+    const index_t row = i % 3;  // x[i] lands at reshape [i / 3, i % 3], permuted to p[i % 3, i / 3]
+    INFO("x[" << i << "]");
+    CHECK(x.grad().data()[i] == Approx(std::cos(x.data()[i]) * weight_of_p_row[static_cast<std::size_t>(row)]).epsilon(1e-14));
+  }
 }
 
 TEST_CASE("rules that read their op's output are exact after early freeing, in long chains", "[autograd][memory]") {

@@ -61,6 +61,7 @@ Tensor<T> reduce_dim(kernels::Reduce op, const Tensor<T>& x, int dim, bool keepd
   if (auto* node = autograd::make_node(out, name, backward, {x})) {
     node->shape = g.keep;
     node->reads_output = op == kernels::Reduce::logsumexp;
+    if (!node->reads_output) node->keep_shape_only(0);  // sum and mean read only x's shape
   }
   return out;
 }

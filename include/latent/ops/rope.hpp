@@ -57,6 +57,7 @@ Tensor<T> rope_signed(const Tensor<T>& x, index_t offset, double base, double si
   auto out = Tensor<T>::empty(x.shape());
   if (x.numel() > 0) rope_rows(x.data(), out.data(), x.numel() / (T_len * D), T_len, D, offset, base, sign);
   if (auto* node = autograd::make_node(out, "rotary_embedding", &rope_backward<T>, {x})) {
+    node->keep_shape_only(0);  // a rotation: its adjoint reads only g
     node->ints[0] = offset;
     node->reals[0] = base;
     node->reals[1] = sign;

@@ -27,7 +27,11 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
                "reshape: cannot reshape " + x.shape().str() + " (" + std::to_string(x.numel()) + " elements) into " + shape.str() + " (" +
                    std::to_string(shape.numel()) + " elements)");
   Tensor<T> out = x.view_as_shape(shape);
-  if constexpr (Scalar<T>) autograd::make_node(out, "reshape", &ops_detail::reshape_backward<T>, {x});
+  if constexpr (Scalar<T>) {
+    // Every rule in this file reads only its inputs' shapes: the nodes keep stand-ins (Node::keep_shape_only), so
+    // that an activation reshaped, permuted or sliced is not held by the view's node until the backward.
+    if (auto* node = autograd::make_node(out, "reshape", &ops_detail::reshape_backward<T>, {x})) node->keep_shape_only(0);
+  }
   return out;
 }
 /// reshape with an inferred dimension: view(x, {B, -1}).
@@ -130,8 +134,10 @@ Tensor<T> permute(const Tensor<T>& x, const Dims& dims) {
   auto out = Tensor<T>::empty(out_shape);
   kernels::permute(x.data(), in_shape, perm, r, out.data());
   if constexpr (Scalar<T>) {
-    if (auto* node = autograd::make_node(out, "permute", &ops_detail::permute_backward<T>, {x}))
+    if (auto* node = autograd::make_node(out, "permute", &ops_detail::permute_backward<T>, {x})) {
       for (int k = 0; k < r; ++k) node->ints[static_cast<std::size_t>(k)] = perm[static_cast<std::size_t>(k)];
+      node->keep_shape_only(0);
+    }
   }
   return out;
 }
@@ -166,6 +172,7 @@ Tensor<T> narrow_pad(const Tensor<T>& g, int dim, index_t start, const Shape& fu
   const Shape& s = g.shape();
   kernels::block_copy(g.data(), out.data(), s.prod(0, dim), full_shape[dim], start, s[dim], s.prod(dim + 1, s.rank()), true);
   if (auto* node = autograd::make_node(out, "narrow_backward", &narrow_pad_backward<T>, {g})) {
+    node->keep_shape_only(0);
     node->ints[0] = dim;
     node->ints[1] = start;
   }
@@ -189,6 +196,7 @@ Tensor<T> narrow(const Tensor<T>& x, int dim, index_t start, index_t length) {
   kernels::block_copy(x.data(), out.data(), s.prod(0, dim), s[dim], start, length, s.prod(dim + 1, s.rank()), false);
   if constexpr (Scalar<T>) {
     if (auto* node = autograd::make_node(out, "narrow", &ops_detail::narrow_backward<T>, {x})) {
+      node->keep_shape_only(0);
       node->ints[0] = dim;
       node->ints[1] = start;
     }
@@ -234,6 +242,7 @@ Tensor<T> index_add_zeros(const Tensor<T>& src, int dim, const Tensor<std::int64
   const Shape& s = src.shape();
   kernels::index_add(src.data(), index.data(), out.data(), s.prod(0, dim), full_shape[dim], s[dim], s.prod(dim + 1, s.rank()));
   if (auto* node = autograd::make_node(out, "index_select_backward", &index_add_backward<T>, {src})) {
+    node->keep_shape_only(0);
     node->ints[0] = dim;
     node->saved_index = index;
   }
@@ -254,6 +263,7 @@ Tensor<T> index_select(const Tensor<T>& x, int dim, const Tensor<std::int64_t>& 
   auto out = Tensor<T>::empty(os);
   kernels::index_select(x.data(), index.data(), out.data(), s.prod(0, dim), s[dim], index.numel(), s.prod(dim + 1, s.rank()));
   if (auto* node = autograd::make_node(out, "index_select", &ops_detail::index_select_backward<T>, {x})) {
+    node->keep_shape_only(0);
     node->ints[0] = dim;
     node->saved_index = index;
   }
@@ -290,6 +300,7 @@ Tensor<T> scatter_add_zeros(const Tensor<T>& src, int dim, const Tensor<std::int
   const Shape& s = index.shape();
   kernels::scatter_add(src.data(), index.data(), out.data(), s.prod(0, dim), full_shape[dim], s[dim], s.prod(dim + 1, s.rank()));
   if (auto* node = autograd::make_node(out, "gather_backward", &scatter_add_backward<T>, {src})) {
+    node->keep_shape_only(0);
     node->ints[0] = dim;
     node->saved_index = index;
   }
@@ -312,6 +323,7 @@ Tensor<T> gather(const Tensor<T>& x, int dim, const Tensor<std::int64_t>& index)
   const Shape& is = index.shape();
   kernels::gather(x.data(), index.data(), out.data(), is.prod(0, dim), s[dim], is[dim], is.prod(dim + 1, is.rank()));
   if (auto* node = autograd::make_node(out, "gather", &ops_detail::gather_backward<T>, {x})) {
+    node->keep_shape_only(0);
     node->ints[0] = dim;
     node->saved_index = index;
   }
@@ -356,7 +368,10 @@ Tensor<T> cat(const std::vector<Tensor<T>>& xs, int dim = 0) {
     kernels::block_copy(x.data(), out.data(), outer, os[dim], start, x.shape()[dim], inner, true);
     start += x.shape()[dim];
   }
-  if (auto* node = autograd::make_node_n(out, "cat", &ops_detail::cat_backward<T>, xs)) node->ints[0] = dim;
+  if (auto* node = autograd::make_node_n(out, "cat", &ops_detail::cat_backward<T>, xs)) {
+    node->ints[0] = dim;
+    for (std::size_t i = 0; i < xs.size(); ++i) node->keep_shape_only(i);
+  }
   return out;
 }
 /// cat({a, b}, dim) without naming the scalar type.
@@ -425,7 +440,7 @@ Tensor<T> expand(const Tensor<T>& x, const Shape& shape) {
   const T zero = T(0);
   kernels::binary_broadcast(kernels::Binary::add, x.data(), ops_detail::broadcast_strides(x.shape(), shape), &zero, no_strides, out.data(),
                             dims, shape.rank());
-  autograd::make_node(out, "expand", &ops_detail::expand_backward<T>, {x});
+  if (auto* node = autograd::make_node(out, "expand", &ops_detail::expand_backward<T>, {x})) node->keep_shape_only(0);
   return out;
 }
 
