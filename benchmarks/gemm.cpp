@@ -53,37 +53,10 @@ constexpr long fma_iterations = 1 << 17;
   return s;
 }
 
-void fma_peak(benchmark::State& state) {
+/// Runs fma_loop(iterations) on every thread at once, `samples` times after `warmup` calls, and reports the rate
+/// of the fastest call (sustained = false) or of the median one.
+void fma_rate(benchmark::State& state, long iterations, int warmup, int samples, bool sustained) {
   const int threads = latent::num_threads();
-  volatile float sink = 0;
-  auto run = [&] {
-#if LATENT_HAS_OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-    {
-      const float r = fma_loop(fma_iterations, 1.0f);
-      if (r == 42.0f) sink = r;  // keeps the result alive
-    }
-  };
-  const double flops = 2.0 * lanes * chains * static_cast<double>(fma_iterations) * threads;
-  for (auto _ : state) {
-    // A ceiling: its figure is the fastest of many short calls (~0.6 ms each, shorter than a scheduler time
-    // slice), so that it holds even on a loaded machine, where the slower ones lost time to other processes.
-    const latent_bench::Timing t = latent_bench::measure(run, 5, 200, 1);
-    latent_bench::report(state, t);
-    state.counters["GFLOPS"] = flops / t.min_s * 1e-9;
-  }
-  state.counters["threads"] = threads;
-  state.counters["GFLOPS_per_thread"] = state.counters["GFLOPS"].value / threads;
-  state.SetLabel(isa);
-}
-BENCHMARK(fma_peak)->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
-
-/// The same loop run for ~0.3 s at a time (median of 3): the rate the core holds under a sustained AVX load, where
-/// the short calls above may still run at a higher turbo clock. A second reading of the ceiling, not a target.
-void fma_peak_sustained(benchmark::State& state) {
-  const int threads = latent::num_threads();
-  constexpr long iterations = fma_iterations * 1000;
   volatile float sink = 0;
   auto run = [&] {
 #if LATENT_HAS_OPENMP
@@ -91,18 +64,28 @@ void fma_peak_sustained(benchmark::State& state) {
 #endif
     {
       const float r = fma_loop(iterations, 1.0f);
-      if (r == 42.0f) sink = r;
+      if (r == 42.0f) sink = r;  // keeps the result alive
     }
   };
   const double flops = 2.0 * lanes * chains * static_cast<double>(iterations) * threads;
   for (auto _ : state) {
-    const latent_bench::Timing t = latent_bench::measure(run, 1, 3, 1);
+    const latent_bench::Timing t = latent_bench::measure(run, warmup, samples, 1);
     latent_bench::report(state, t);
-    state.counters["GFLOPS"] = flops / t.median_s * 1e-9;
+    state.counters["GFLOPS"] = flops / (sustained ? t.median_s : t.min_s) * 1e-9;
   }
   state.counters["threads"] = threads;
+  state.counters["GFLOPS_per_thread"] = state.counters["GFLOPS"].value / threads;
   state.SetLabel(isa);
 }
+
+// A ceiling: the fastest of many short calls (~0.3-0.6 ms each, shorter than a scheduler time slice), so that it
+// holds even on a loaded machine, where the slower ones lost time to other processes.
+void fma_peak(benchmark::State& state) { fma_rate(state, fma_iterations, 5, 200, false); }
+BENCHMARK(fma_peak)->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
+// The same loop held for ~0.3 s at a time (median of 3): the rate the core keeps under a sustained AVX load, where
+// short calls might still run at a higher turbo clock. A second reading of the ceiling, not a target.
+void fma_peak_sustained(benchmark::State& state) { fma_rate(state, fma_iterations * 1000, 1, 3, true); }
 BENCHMARK(fma_peak_sustained)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 #endif
 
