@@ -53,13 +53,16 @@ std::string gk_describe(const GkCase& c) {
   return s.str();
 }
 
-/// Runs one case through `run` (direct: the kernel with leading dimensions; otherwise kernels::gemm, which takes
-/// dense operands) and returns an empty string or the first mismatch. The oracle is the same product in double.
+/// Which code computes a case: the GEMM kernel itself, detail::gemm_block (which sends one-row and one-column products
+/// to the matrix-vector kernel), both with leading dimensions, or kernels::gemm, which takes dense operands.
+enum class GkPath { kernel, block, gemm };
+
+/// Runs one case through `path` and returns an empty string or the first mismatch. The oracle is the same product in double.
 /// Tolerance: a float dot product of length K, summed in any order with or without FMA, is within K u (u = 2^-24)
 /// of the exact value relative to sum |a_k b_k|; scaling by alpha, beta and the final rounding add a few u more, so
 /// (K + 4) * 2^-23 (twice the bound) never fails a correct kernel, while a wrong index or a lost block gives errors
 /// of order 1.
-std::string gk_check(const GkCase& c, bool direct) {
+std::string gk_check(const GkCase& c, GkPath path) {
   const index_t a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
   const index_t b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
   const index_t lda = a_cols + c.pad_a, ldb = b_cols + c.pad_b, ldc = c.N + c.pad_c;
@@ -77,8 +80,11 @@ std::string gk_check(const GkCase& c, bool direct) {
     }
   const std::vector<float> C0 = C;
 
-  if (direct)
+  if (path == GkPath::kernel)
     gk_kernel(c, A.data(), lda, B.data(), ldb, C.data(), ldc);
+  else if (path == GkPath::block)
+    latent::kernels::detail::gemm_block<float>(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb,
+                                               c.beta, C.data(), ldc);
   else
     latent::kernels::gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), B.data(), c.beta, C.data());
 
@@ -98,7 +104,7 @@ std::string gk_check(const GkCase& c, bool direct) {
       const double got = C[std::size_t(i * ldc + j)];
       if (!(std::fabs(got - expected) <= tol * scale)) {
         std::ostringstream s;
-        s << gk_describe(c) << (direct ? " (kernel)" : " (kernels::gemm)") << ": C[" << i << "," << j << "] = " << got
+        s << gk_describe(c) << (path == GkPath::kernel ? " (kernel)" : path == GkPath::block ? " (gemm_block)" : " (kernels::gemm)") << ": C[" << i << "," << j << "] = " << got
           << ", expected " << expected << " (tolerance " << tol * scale << ")";
         return s.str();
       }
@@ -127,7 +133,30 @@ TEST_CASE("the float GEMM kernel matches a double reference on every small edge 
             const index_t pad = (n % 4 == 3) ? 3 : 0;
             const GkCase c{ta, tb, M, N, K, -1.5f, beta, pad, pad + 2, pad + 5};
             ++n;
-            const std::string error = gk_check(c, true);
+            const std::string error = gk_check(c, GkPath::kernel);
+            if (!error.empty() && ++failures <= 5) FAIL_CHECK(error);
+          }
+  CHECK(failures == 0);
+}
+
+TEST_CASE("matrix-vector products (one row or one column of C) match a double reference", "[kernels][gemm]") {
+  // gemm_block sends these to the matrix-vector kernel when the matrix operand has contiguous rows (sgemv_rows_avx512
+  // on AVX-512 builds), otherwise to Eigen. K across the 16-lane tail, row counts across the 4-row groups, padded
+  // leading dimensions (padded C is a strided column), beta = 0 over NaN, K = 0.
+  const std::vector<index_t> ks = {0, 1, 5, 15, 16, 17, 31, 33, 128, 130, 520};
+  const std::vector<index_t> lengths = {1, 2, 3, 4, 5, 7, 8, 9, 385};
+  const float betas[] = {0.0f, 1.0f, 0.5f};
+  int n = 0, failures = 0;
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true})
+      for (const index_t K : ks)
+        for (const index_t len : lengths)
+          for (const bool row : {true, false}) {
+            const index_t pad = (n % 3 == 2) ? 3 : 0;
+            const GkCase c{ta, tb, row ? 1 : len, row ? len : 1, K, n % 2 ? -1.5f : 0.5f, betas[n % 3], pad, pad + 1,
+                           pad + 2};
+            ++n;
+            const std::string error = gk_check(c, GkPath::block);
             if (!error.empty() && ++failures <= 5) FAIL_CHECK(error);
           }
   CHECK(failures == 0);
@@ -147,7 +176,7 @@ TEST_CASE("the float GEMM kernel matches a double reference across its cache blo
   };
   for (const auto& c : cases) {
     INFO(gk_describe(c));
-    CHECK(gk_check(c, true).empty());
+    CHECK(gk_check(c, GkPath::kernel).empty());
   }
 }
 
@@ -159,7 +188,7 @@ TEST_CASE("kernels::gemm matches a double reference on products large enough for
       for (const GkCase c : {GkCase{ta, tb, 300, 260, 500, 1.0f, 0.0f}, GkCase{ta, tb, 70, 1100, 150, -0.5f, 1.0f},
                              GkCase{ta, tb, 129, 127, 131, 2.0f, 0.5f}}) {
         INFO(gk_describe(c));
-        CHECK(gk_check(c, false).empty());
+        CHECK(gk_check(c, GkPath::gemm).empty());
       }
     }
 }

@@ -71,6 +71,15 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
       sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
     }
+    // One row of C from a matrix with contiguous rows (x Wᵀ for one token), or one column (W x).
+    if (M == 1 && trans_b && (!trans_a || lda == 1)) {
+      sgemv_rows_avx512(N, K, alpha, B, ldb, A, beta, C, 1);
+      return;
+    }
+    if (N == 1 && !trans_a && (trans_b || ldb == 1)) {
+      sgemv_rows_avx512(M, K, alpha, A, lda, B, beta, C, ldc);
+      return;
+    }
   }
 #endif
 #if LATENT_HAVE_CBLAS
@@ -97,11 +106,22 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
 
 /// Below this many multiply-adds a GEMM stays on one thread.
 inline constexpr index_t gemm_parallel_threshold = index_t{1} << 20;
-/// A matrix-vector product (one row or one column of C) is bound by reading its matrix, not by arithmetic: from this
-/// many matrix elements (128 KiB of floats) on, each thread reads its own fixed slice of the matrix. The slices are
-/// the same on every call, so during decoding each core's L2 keeps its half of the weights instead of streaming all
-/// of them from L3 (W5 with the KV cache on 2 cores).
+/// A matrix-vector product (one row or one column of C) is bound by reading its matrix, not by arithmetic. Split
+/// over threads, each thread reads its own fixed slice of the matrix; the slices are the same on every call, so during
+/// decoding each core's L2 can keep its share of the weights instead of streaming all of them from L3 (W5 with the KV
+/// cache on 2 cores of an Intel machine with 2 MiB L2: 7.4k -> 14.6k tokens/s). That pays only when reading half the
+/// matrix takes longer than waking the team: from 40 elements per nanosecond of fork/join on (half the matrix read at
+/// ~80 GB/s against one fork/join), but never below 2^15 elements (128 KiB of floats) and always from 2^18 (1 MiB:
+/// a fork/join measured during a burst of load must not keep large products on one thread for good). On a 2-vCPU
+/// AMD Zen 5 cloud machine a fork/join costs ~3.3 µs, so W5's matrices (16k-66k elements) stay on one thread:
+/// split, they ran at 9-11k tokens/s against 15k.
 inline constexpr index_t gemv_parallel_threshold = index_t{1} << 15;
+inline constexpr index_t gemv_parallel_threshold_max = index_t{1} << 18;
+inline index_t gemv_split_threshold() {
+  static const index_t elements =
+      std::clamp(index_t(40.0 * fork_join_ns()), gemv_parallel_threshold, gemv_parallel_threshold_max);
+  return elements;
+}
 
 /// C = alpha op(A) op(B) + beta C. Large products are split into independent row (or column) blocks,
 /// one single-threaded GEMM per thread: Eigen's own parallel GEMM (and OpenBLAS's) spin-waits between
@@ -112,7 +132,7 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
 #if LATENT_HAS_OPENMP
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const bool gemv = M == 1 || N == 1;
-  if (threads > 1 && (gemv ? std::max(M, N) * K >= gemv_parallel_threshold : M * N * K >= gemm_parallel_threshold)) {
+  if (threads > 1 && (gemv ? std::max(M, N) * K >= gemv_split_threshold() : M * N * K >= gemm_parallel_threshold)) {
     const bool by_rows = M >= N;
     const index_t extent = by_rows ? M : N;
     const index_t align = 16;  // keep blocks a multiple of a cache line of floats

@@ -1,5 +1,6 @@
 // latent's own single-precision GEMM for AVX-512 targets (Goto/BLIS structure: packed panels, a register-blocked
-// microkernel); compiled only when the compiler targets AVX-512F, otherwise this header declares nothing.
+// microkernel) and its matrix-vector kernel; compiled only when the compiler targets AVX-512F, otherwise this header
+// declares nothing.
 #pragma once
 
 #include <algorithm>
@@ -280,6 +281,58 @@ inline void sgemm_avx512(bool trans_a, bool trans_b, index_t M, index_t N, index
         }
       }
     }
+  }
+}
+
+/// y[r * incy] = alpha (W[r, :] . x) + beta y[r * incy] for r < rows: a matrix-vector product whose matrix rows are
+/// contiguous (x Wᵀ for one token through a Linear layer, or W x). It is bound by reading W, so it streams W once,
+/// four rows at a time against the same 16 floats of x, with no packing. beta == 0 overwrites y without reading it.
+inline void sgemv_rows_avx512(index_t rows, index_t K, float alpha, const float* W, index_t ldw, const float* x,
+                              float beta, float* y, index_t incy) {
+  using sgemm_detail::tail_mask;
+  if (K <= 0 || alpha == 0.0f) {  // y = beta y, W and x not read (as in sgemm_avx512 and the BLAS)
+    for (index_t r = 0; r < rows; ++r) y[r * incy] = beta == 0.0f ? 0.0f : beta * y[r * incy];
+    return;
+  }
+  const index_t k_full = K / 16 * 16;
+  const __mmask16 tail = tail_mask(K - k_full);
+  const auto store = [&](index_t r, __m512 sum) {
+    float& out = y[r * incy];
+    const float dot = _mm512_reduce_add_ps(sum);
+    out = beta == 0.0f ? alpha * dot : alpha * dot + beta * out;
+  };
+  index_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float* w = W + r * ldw;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    index_t k = 0;
+    for (; k < k_full; k += 16) {
+      const __m512 xv = _mm512_loadu_ps(x + k);
+      s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), xv, s0);
+      s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + ldw + k), xv, s1);
+      s2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + 2 * ldw + k), xv, s2);
+      s3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + 3 * ldw + k), xv, s3);
+    }
+    if (k < K) {
+      const __m512 xv = _mm512_maskz_loadu_ps(tail, x + k);
+      s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + k), xv, s0);
+      s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + ldw + k), xv, s1);
+      s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), xv, s2);
+      s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + 3 * ldw + k), xv, s3);
+    }
+    store(r, s0);
+    store(r + 1, s1);
+    store(r + 2, s2);
+    store(r + 3, s3);
+  }
+  for (; r < rows; ++r) {
+    const float* w = W + r * ldw;
+    __m512 s = _mm512_setzero_ps();
+    for (index_t k = 0; k < K; k += 16) {
+      const __mmask16 m = tail_mask(K - k);
+      s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + k), _mm512_maskz_loadu_ps(m, x + k), s);
+    }
+    store(r, s);
   }
 }
 
