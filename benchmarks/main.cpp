@@ -2,7 +2,8 @@
 //   --threads=N              threads for latent's kernels and Eigen's GEMM (default 1)
 //   --peak-memory=W1|W2|W3|W3b|W4|idle
 //                            run that workload for --steps=N steps (default 30) in this fresh process and
-//                            print its peak resident memory as one JSON line; no benchmarks are run
+//                            print its peak resident memory as one JSON line (and the allocator's peaks on
+//                            stderr); no benchmarks are run
 // scripts/bench drives it; any other argument goes to Google Benchmark (--benchmark_filter=..., ...).
 #include <cstdio>
 #include <string>
@@ -33,6 +34,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     latent_bench::print_peak_memory("latent", options.peak_memory, options.peak_memory == "idle" ? 0 : options.steps);
+    const latent::MemoryStats m = latent::memory_stats();  // what the resident set is made of (stderr: a diagnostic)
+    std::fprintf(stderr, "latent allocator: peak in use %.1f MiB, peak held from the system %.1f MiB, %zu system allocations, %zu releases\n",
+                 double(m.peak_bytes_in_use) / (1 << 20), double(m.peak_bytes_reserved) / (1 << 20), m.system_allocations,
+                 m.system_releases);
     return 0;
   }
   benchmark::Initialize(&argc, argv);

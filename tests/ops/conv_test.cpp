@@ -736,6 +736,74 @@ TEST_CASE("convolutions give the same result whatever the batch blocks and threa
     }
 }
 
+TEMPLATE_TEST_CASE("im2col and col2im match their definitions on strided rows, with nothing written outside",
+                   "[ops][conv][kernels]", float, double) {
+  // Widths give 1-80 outputs per row, kernels reach the padding on both sides, and canaries follow the column
+  // matrix and the image, so that a write past a row's last element would show.
+  using T = TestType;
+  using kernels::ConvGeometry;
+  Rng rng(41);
+  int cases = 0;
+  for (const index_t width : {1, 2, 3, 8, 14, 15, 28, 31, 32, 33, 47, 80})
+    for (const index_t stride : {1, 2, 3})
+      for (const index_t kernel : {1, 3, 4})
+        for (const index_t pad : {0, 1, 2})
+          for (const index_t dilation : {1, 2}) {
+            ConvGeometry g;
+            g.batch = 2, g.channels = 2, g.height = 5, g.width = width, g.out_channels = 1;
+            g.kernel_h = 2, g.kernel_w = kernel, g.stride_h = 2, g.stride_w = stride;
+            g.pad_h = 1, g.pad_w = pad, g.dilation_h = 1, g.dilation_w = dilation;
+            if (width + 2 * pad < dilation * (kernel - 1) + 1) continue;
+            g.out_h = kernels::conv_out_size(g.height, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
+            g.out_w = kernels::conv_out_size(width, kernel, stride, pad, dilation);
+            ++cases;
+            const index_t nb = g.batch, L = g.out_plane(), ld = nb * L, KK = g.kernel_h * g.kernel_w;
+            const index_t image_size = nb * g.channels * g.image_plane(), col_size = g.patch() * ld;
+            const T canary = T(-7.25);
+            std::vector<T> image(std::size_t(image_size + 16), canary), col(std::size_t(col_size + 16), canary);
+            for (index_t i = 0; i < image_size; ++i) image[std::size_t(i)] = T(rng.uniform(-1.0, 1.0));
+            INFO("width " << width << ", stride " << stride << ", kernel " << kernel << ", pad " << pad << ", dilation "
+                          << dilation << ", outputs per row " << g.out_w);
+            // im2col: col[(c, i, j), n·L + oh·OW + ow] = image[n, c, oh·sh - ph + i·dh, ow·sw - pw + j·dw] or 0.
+            kernels::im2col(image.data(), g, nb, col.data());
+            auto source = [&](index_t n, index_t c, index_t i, index_t j, index_t oh, index_t ow) -> index_t {
+              const index_t h = oh * g.stride_h - g.pad_h + i * g.dilation_h, w = ow * stride - pad + j * dilation;
+              return h < 0 || h >= g.height || w < 0 || w >= width ? -1 : ((n * g.channels + c) * g.height + h) * width + w;
+            };
+            int wrong = 0;
+            for (index_t n = 0; n < nb; ++n)
+              for (index_t c = 0; c < g.channels; ++c)
+                for (index_t i = 0; i < g.kernel_h; ++i)
+                  for (index_t j = 0; j < kernel; ++j)
+                    for (index_t oh = 0; oh < g.out_h; ++oh)
+                      for (index_t ow = 0; ow < g.out_w; ++ow) {
+                        const index_t at = source(n, c, i, j, oh, ow);
+                        const T expected = at < 0 ? T(0) : image[std::size_t(at)];
+                        wrong += col[std::size_t((c * KK + i * kernel + j) * ld + n * L + oh * g.out_w + ow)] != expected;
+                      }
+            CHECK(wrong == 0);
+            for (index_t k = col_size; k < col_size + 16; ++k) CHECK(col[std::size_t(k)] == canary);
+            // col2im: the adjoint, summed in its own order (bias, then kernel offsets, rows, columns), so exactly.
+            std::vector<T> back(image.size(), canary), expected(image.size(), canary);
+            const T bias[2] = {T(0.5), T(-0.25)};
+            kernels::col2im(col.data(), bias, g, nb, back.data());
+            for (index_t n = 0; n < nb; ++n)
+              for (index_t c = 0; c < g.channels; ++c) {
+                std::fill_n(expected.begin() + (n * g.channels + c) * g.image_plane(), g.image_plane(), bias[c]);
+                for (index_t i = 0; i < g.kernel_h; ++i)
+                  for (index_t j = 0; j < kernel; ++j)
+                    for (index_t oh = 0; oh < g.out_h; ++oh)
+                      for (index_t ow = 0; ow < g.out_w; ++ow)
+                        if (const index_t at = source(n, c, i, j, oh, ow); at >= 0)
+                          expected[std::size_t(at)] += col[std::size_t((c * KK + i * kernel + j) * ld + n * L + oh * g.out_w + ow)];
+              }
+            wrong = 0;
+            for (std::size_t k = 0; k < back.size(); ++k) wrong += !(back[k] == expected[k]);  // canaries included
+            CHECK(wrong == 0);
+          }
+  CHECK(cases > 500);
+}
+
 TEST_CASE("DCGAN layers have PyTorch's output shapes; an empty batch works", "[ops][conv]") {
   const auto x = zeros<float>({2, 1, 28, 28});
   const auto h1 = conv2d(x, zeros<float>({64, 1, 4, 4}), zeros<float>({64}), {2, 2}, {1, 1});

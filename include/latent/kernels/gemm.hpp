@@ -104,8 +104,19 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
 }
 }  // namespace detail
 
-/// Below this many multiply-adds a GEMM stays on one thread.
+/// Below gemm_split_threshold() multiply-adds a GEMM stays on one thread. Splitting pays when half the product takes
+/// longer than waking the team and moving the operands into the other core's cache (and the result back). Both
+/// costs are cache-line round trips between cores, so the threshold scales with the measured fork/join: 2500
+/// multiply-adds per nanosecond of it, clamped to [2^20, 2^23]. On a 2-vCPU AMD Zen 5 cloud machine (fork/join
+/// 3.3 µs) that is 8.2M: W4's 256x128x128 products (4.2M, 19 µs on one thread) ran slower split than whole, the step
+/// 0.47-0.53 ms on 2 threads against 0.42 on one; W1's and W3's products (12-50M) still split.
 inline constexpr index_t gemm_parallel_threshold = index_t{1} << 20;
+inline constexpr index_t gemm_parallel_threshold_max = index_t{1} << 23;
+inline index_t gemm_split_threshold() {
+  static const index_t macs =
+      std::clamp(index_t(2500.0 * fork_join_ns()), gemm_parallel_threshold, gemm_parallel_threshold_max);
+  return macs;
+}
 /// A matrix-vector product (one row or one column of C) is bound by reading its matrix, not by arithmetic. Split
 /// over threads, each thread reads its own fixed slice of the matrix; the slices are the same on every call, so during
 /// decoding each core's L2 can keep its share of the weights instead of streaming all of them from L3 (W5 with the KV
@@ -132,7 +143,7 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
 #if LATENT_HAS_OPENMP
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const bool gemv = M == 1 || N == 1;
-  if (threads > 1 && (gemv ? std::max(M, N) * K >= gemv_split_threshold() : M * N * K >= gemm_parallel_threshold)) {
+  if (threads > 1 && (gemv ? std::max(M, N) * K >= gemv_split_threshold() : M * N * K >= gemm_split_threshold())) {
     const bool by_rows = M >= N;
     const index_t extent = by_rows ? M : N;
     const index_t align = 16;  // keep blocks a multiple of a cache line of floats
@@ -158,7 +169,7 @@ template <class T>
 void gemm_batched(bool trans_a, bool trans_b, index_t batch, index_t M, index_t N, index_t K, T alpha, const T* A,
                   index_t stride_a, const T* B, index_t stride_b, T beta, T* C, index_t stride_c) {
   const index_t flops = M * N * K;
-  if (batch == 1 || flops >= gemm_parallel_threshold) {  // large matrices: gemm splits them over threads
+  if (batch == 1 || flops >= gemm_split_threshold()) {  // large matrices: gemm splits them over threads
     for (index_t i = 0; i < batch; ++i)
       gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, B + i * stride_b, beta, C + i * stride_c);
     return;
