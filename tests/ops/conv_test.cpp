@@ -770,6 +770,9 @@ TEMPLATE_TEST_CASE("im2col and col2im match their definitions on strided rows, w
               const index_t h = oh * g.stride_h - g.pad_h + i * g.dilation_h, w = ow * stride - pad + j * dilation;
               return h < 0 || h >= g.height || w < 0 || w >= width ? -1 : ((n * g.channels + c) * g.height + h) * width + w;
             };
+            auto column = [&](index_t n, index_t c, index_t i, index_t j, index_t oh, index_t ow) -> T& {
+              return col[std::size_t((c * KK + i * kernel + j) * ld + n * L + oh * g.out_w + ow)];
+            };
             int wrong = 0;
             for (index_t n = 0; n < nb; ++n)
               for (index_t c = 0; c < g.channels; ++c)
@@ -779,7 +782,7 @@ TEMPLATE_TEST_CASE("im2col and col2im match their definitions on strided rows, w
                       for (index_t ow = 0; ow < g.out_w; ++ow) {
                         const index_t at = source(n, c, i, j, oh, ow);
                         const T expected = at < 0 ? T(0) : image[std::size_t(at)];
-                        wrong += col[std::size_t((c * KK + i * kernel + j) * ld + n * L + oh * g.out_w + ow)] != expected;
+                        wrong += column(n, c, i, j, oh, ow) != expected;
                       }
             CHECK(wrong == 0);
             for (index_t k = col_size; k < col_size + 16; ++k) CHECK(col[std::size_t(k)] == canary);
@@ -795,7 +798,7 @@ TEMPLATE_TEST_CASE("im2col and col2im match their definitions on strided rows, w
                     for (index_t oh = 0; oh < g.out_h; ++oh)
                       for (index_t ow = 0; ow < g.out_w; ++ow)
                         if (const index_t at = source(n, c, i, j, oh, ow); at >= 0)
-                          expected[std::size_t(at)] += col[std::size_t((c * KK + i * kernel + j) * ld + n * L + oh * g.out_w + ow)];
+                          expected[std::size_t(at)] += column(n, c, i, j, oh, ow);
               }
             wrong = 0;
             for (std::size_t k = 0; k < back.size(); ++k) wrong += !(back[k] == expected[k]);  // canaries included

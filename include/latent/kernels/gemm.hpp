@@ -102,6 +102,12 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
   else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
   else c.noalias() += alpha * a.transpose() * b.transpose();
 }
+
+/// `per_ns` units per nanosecond of the measured fork/join, clamped to [lo, hi]: a threshold for splitting work over
+/// threads that pays when the work outweighs waking the team and moving data between the cores.
+inline index_t fork_join_scaled(double per_ns, index_t lo, index_t hi) {
+  return std::clamp(index_t(per_ns * fork_join_ns()), lo, hi);
+}
 }  // namespace detail
 
 /// Below gemm_split_threshold() multiply-adds a GEMM stays on one thread. Splitting pays when half the product takes
@@ -113,8 +119,7 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
 inline constexpr index_t gemm_parallel_threshold = index_t{1} << 20;
 inline constexpr index_t gemm_parallel_threshold_max = index_t{1} << 23;
 inline index_t gemm_split_threshold() {
-  static const index_t macs =
-      std::clamp(index_t(2500.0 * fork_join_ns()), gemm_parallel_threshold, gemm_parallel_threshold_max);
+  static const index_t macs = detail::fork_join_scaled(2500.0, gemm_parallel_threshold, gemm_parallel_threshold_max);
   return macs;
 }
 /// A matrix-vector product (one row or one column of C) is bound by reading its matrix, not by arithmetic. Split
@@ -129,8 +134,7 @@ inline index_t gemm_split_threshold() {
 inline constexpr index_t gemv_parallel_threshold = index_t{1} << 15;
 inline constexpr index_t gemv_parallel_threshold_max = index_t{1} << 18;
 inline index_t gemv_split_threshold() {
-  static const index_t elements =
-      std::clamp(index_t(40.0 * fork_join_ns()), gemv_parallel_threshold, gemv_parallel_threshold_max);
+  static const index_t elements = detail::fork_join_scaled(40.0, gemv_parallel_threshold, gemv_parallel_threshold_max);
   return elements;
 }
 
