@@ -44,9 +44,9 @@ class GptStep {
   float step() {
     const Tensor<float> logits = model_.forward(x_);
     const Tensor<float> loss = latent::cross_entropy(latent::reshape(logits, {y_.size(0), logits.size(2)}), y_);
-    opt_.zero_grad();
     loss.backward();
     opt_.step();
+    opt_.zero_grad();  // nanoGPT's order: the gradients are dropped after the step, not kept through the next forward
     return loss.item();
   }
 

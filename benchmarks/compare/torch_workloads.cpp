@@ -314,9 +314,9 @@ class GptStep {
   float step() {
     const auto logits = model_->forward(x_, false);
     const auto loss = torch::nn::functional::cross_entropy(logits.view({-1, logits.size(-1)}), y_.view({-1}));
-    zero_grad_to_none(opt_);
     loss.backward();
     opt_.step();
+    zero_grad_to_none(opt_);  // nanoGPT's order
     return loss.item<float>();
   }
 

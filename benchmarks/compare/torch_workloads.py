@@ -326,9 +326,9 @@ class GptStep:
 
     def step(self):
         loss = self.model(self.x, self.y)
-        zero_grad_to_none(self.opt)
         loss.backward()
         self.opt.step()
+        zero_grad_to_none(self.opt)  # nanoGPT's order
         return loss.item()
 
 

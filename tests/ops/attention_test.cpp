@@ -220,6 +220,43 @@ TEST_CASE("scaled_dot_product_attention_stacked passes gradcheck and gradgradche
                     Catch::Contains("scaled_dot_product_attention_stacked") && Catch::Contains("[3, ..., T, D]"));
 }
 
+// Oracle: the stacked op's output with its heads merged by a copy (permute + reshape), and that copy's gradient; the
+// kernel writes the merged layout itself and reads the gradient in it. Exact: the same products on the same data.
+TEMPLATE_TEST_CASE("attention_merged_heads equals the stacked op with its heads merged, forward and gradient", "[ops][attention]",
+                   float, double) {
+  using T = TestType;
+  Rng rng(31);
+  const int threads = num_threads();
+  for (const int t : {1, std::max(threads, 2)}) {
+    set_num_threads(t);
+    for (const bool causal : {false, true}) {
+      INFO("threads " << t << ", causal " << causal);
+      const auto qkv0 = randn<T>({3, 2, 4, 20, 8}, rng);  // [3, B, H, T, D]
+      const auto g = randn<T>({2, 20, 32}, rng);
+      auto qkv = qkv0.clone_detached().set_requires_grad(), qkv_ref = qkv0.clone_detached().set_requires_grad();
+      const auto out = attention_merged_heads(qkv, causal);
+      const auto ref = reshape(permute(scaled_dot_product_attention_stacked(qkv_ref, causal), {0, 2, 1, 3}), Shape{2, 20, 32});
+      REQUIRE(out.shape() == Shape{2, 20, 32});
+      CHECK(out.to_vector() == ref.to_vector());
+      sum(mul(out, g)).backward();
+      sum(mul(ref, g)).backward();
+      CHECK(qkv.grad().to_vector() == qkv_ref.grad().to_vector());
+    }
+  }
+  set_num_threads(threads);
+}
+
+TEST_CASE("attention_merged_heads passes gradcheck and gradgradcheck", "[ops][attention][gradcheck]") {
+  for (const bool causal : {false, true}) {
+    INFO("causal " << causal);
+    const auto f = [causal](const Inputs& x) { return attention_merged_heads(x[0], causal); };
+    CHECK_GRADCHECK(f, {uniform({3, 2, 3, 4, 2}, 23)});
+    CHECK_GRADGRADCHECK(f, {uniform({3, 1, 2, 3, 2}, 24)});
+  }
+  CHECK_THROWS_WITH(attention_merged_heads(zeros<float>({3, 2, 4, 3})),
+                    Catch::Contains("attention_merged_heads") && Catch::Contains("[3, B, H, T, D]"));
+}
+
 // Oracle: rows of the full causal attention (the op) over the same keys. Decoding token by token through the
 // cache (prefill 3 tokens, then single tokens) must reproduce them.
 TEST_CASE("kv_cache_append + attention_forward reproduce full causal attention token by token", "[ops][attention][kv_cache]") {

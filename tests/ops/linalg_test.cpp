@@ -1,4 +1,4 @@
-// matmul and linear: gradient checks in double against central differences for every operand layout
+// matmul, linear and gelu_linear: gradient checks in double against central differences for every operand layout
 // (2-D, batched, broadcast batch, 1-D vectors), and forward values against an explicit triple loop.
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
@@ -215,4 +215,44 @@ TEST_CASE("matrix-vector products split over threads match the definition", "[op
     check(matmul(w, xc), naive(w, xc, false));                           // [N, K] x [K, 1]: one column, split over N
   }
   set_num_threads(saved);
+}
+
+TEST_CASE("gelu_linear has correct first- and second-order gradients, with and without bias", "[ops][linalg][gradcheck]") {
+  const auto w = uniform({3, 4}, 100), b = uniform({3}, 101);
+  for (const auto approximate : {GeluApproximation::none, GeluApproximation::tanh}) {
+    for (const Shape& s : {Shape{4}, Shape{5, 4}, Shape{2, 3, 4}}) {
+      INFO("input " << s.str() << (approximate == GeluApproximation::tanh ? ", tanh approximation" : ", exact"));
+      const auto h = mul_scalar(uniform(s, 102), 3.0);  // both sides of 0, into the GELU's curved part
+      CHECK_GRADCHECK([=](const Inputs& v) { return gelu_linear(v[0], v[1], v[2], approximate); }, {h, w, b});
+      CHECK_GRADCHECK([=](const Inputs& v) { return gelu_linear(v[0], v[1], Tensor<double>(), approximate); }, {h, w});
+    }
+    CHECK_GRADGRADCHECK([=](const Inputs& v) { return gelu_linear(v[0], v[1], v[2], approximate); },
+                        {mul_scalar(uniform({2, 3, 4}, 103), 3.0), uniform({5, 4}, 104), uniform({5}, 105)});
+  }
+  // only the input differentiated (frozen weight and bias)
+  CHECK_GRADCHECK([&](const Inputs& v) { return gelu_linear(v[0], w, b); }, {uniform({5, 4}, 106)});
+}
+
+TEMPLATE_TEST_CASE("gelu_linear equals linear(gelu(h)) exactly and keeps h instead of gelu(h)", "[ops][linalg]", float, double) {
+  using T = TestType;
+  Rng rng(7);
+  const auto w0 = randn<T>({16, 64}, rng), b0 = randn<T>({16}, rng), h0 = randn<T>({3, 8, 64}, rng), g = randn<T>({3, 8, 16}, rng);
+  for (const auto approximate : {GeluApproximation::none, GeluApproximation::tanh}) {
+    INFO((approximate == GeluApproximation::tanh ? "tanh approximation" : "exact"));
+    std::vector<std::vector<T>> results[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      auto h = h0.clone_detached().set_requires_grad(), w = w0.clone_detached().set_requires_grad(), b = b0.clone_detached().set_requires_grad();
+      const auto before = memory_stats().bytes_in_use;
+      const auto y = fused ? gelu_linear(h, w, b, approximate) : linear(gelu(h, approximate), w, b);
+      const auto kept = memory_stats().bytes_in_use - before;
+      // the composition also keeps gelu(h) (as large as h) for the weight's gradient; the fused node only y
+      if (fused) CHECK(kept < static_cast<std::size_t>(h.numel()) * sizeof(T));
+      else CHECK(kept > static_cast<std::size_t>(h.numel()) * sizeof(T));
+      sum(mul(y, g)).backward();
+      results[fused] = {y.to_vector(), h.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()};
+    }
+    // the same kernels in the same order: bit for bit
+    CHECK(results[1] == results[0]);
+  }
+  CHECK_THROWS_AS(gelu_linear(h0, randn<T>({16, 63}, rng)), ShapeError);
 }

@@ -128,6 +128,16 @@ class Tensor {
     return Tensor(std::move(impl));
   }
 
+  /// The `s.numel()` elements of the same storage from element `offset` of this contiguous tensor on, with shape s
+  /// (no copy, no autograd): internal helper for tensors carved out of one allocation.
+  Tensor view_at(index_t offset, const Shape& s) const {
+    LATENT_CHECK(offset >= 0 && offset + s.numel() <= numel(), ShapeError,
+                 "view_at: " + s.str() + " from element " + std::to_string(offset) + " of " + shape().str());
+    Tensor out = view_as_shape(s);
+    out.impl_->offset += offset;
+    return out;
+  }
+
   Impl* impl() const noexcept { return impl_.get(); }
   const std::shared_ptr<Impl>& impl_ptr() const noexcept { return impl_; }
   bool same(const Tensor& o) const noexcept { return impl_ == o.impl_; }

@@ -22,8 +22,17 @@ namespace latent::kernels {
 struct AttentionGeometry {
   index_t heads = 0, Tq = 0, Tk = 0, D = 0, Dv = 0;
   index_t k_stride = 0, v_stride = 0;
+  /// The output (and its gradient) layout: [heads, Tq, Dv] when 0; with merged_heads = H, [heads / H, Tq, H·Dv],
+  /// the heads side by side in each row (what the projection after a multi-head attention reads, without a copy).
+  index_t merged_heads = 0;
   bool causal = false;
   double scale = 1.0;
+
+  /// Where slice h's output rows start, and the distance between them.
+  index_t out_offset(index_t h) const {
+    return merged_heads ? ((h / merged_heads) * Tq * merged_heads + h % merged_heads) * Dv : h * Tq * Dv;
+  }
+  index_t out_row_stride() const { return merged_heads ? merged_heads * Dv : Dv; }
 
   /// Keys visible to query row i.
   index_t visible(index_t i) const { return causal ? std::min(Tk, i + Tk - Tq + 1) : Tk; }
@@ -92,8 +101,9 @@ void attention_forward(const AttentionGeometry& g, const T* q, const T* k, const
     // S = Q Kᵀ  [Tq, Tk]
     gemm(false, true, g.Tq, g.Tk, g.D, T(1), qh, k + h * g.k_stride, T(0), s);
     detail::masked_softmax_rows(g, s, lse ? lse + h * g.Tq : nullptr);
-    // O = P V  [Tq, Dv]
-    gemm(false, false, g.Tq, g.Dv, g.Tk, T(1), s, v + h * g.v_stride, T(0), out + h * g.Tq * g.Dv);
+    // O = P V  [Tq, Dv], rows out_row_stride() apart
+    detail::gemm_block(false, false, g.Tq, g.Dv, g.Tk, T(1), s, g.Tk, v + h * g.v_stride, g.Dv, T(0), out + g.out_offset(h),
+                       g.out_row_stride());
   });
 }
 
@@ -101,7 +111,8 @@ void attention_forward(const AttentionGeometry& g, const T* q, const T* k, const
 ///   P = exp(scale·Q Kᵀ - lse)            (recomputed: O(T) saved per row instead of the O(T²) probabilities)
 ///   dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP - δ) with δ_i = Σ_j P_ij dP_ij = dO_i · O_i,
 ///   dQ = scale · dS K,  dK = scale · dSᵀ Q.
-/// k/v use g's strides; dq, dk, dv are dense. workspace holds slots · g.backward_workspace() elements.
+/// k/v use g's strides, out and dout its output layout; dq, dk, dv are dense. workspace holds
+/// slots · g.backward_workspace() elements.
 template <class T>
 void attention_backward(const AttentionGeometry& g, const T* q, const T* k, const T* v, const T* out, const T* lse,
                         const T* dout, T* dq, T* dk, T* dv, index_t slots, T* workspace) {
@@ -111,13 +122,14 @@ void attention_backward(const AttentionGeometry& g, const T* q, const T* k, cons
     const T* qh = q + h * g.Tq * g.D;
     const T* kh = k + h * g.k_stride;
     const T* vh = v + h * g.v_stride;
-    const T* oh = out + h * g.Tq * g.Dv;
-    const T* doh = dout + h * g.Tq * g.Dv;
+    const T* oh = out + g.out_offset(h);
+    const T* doh = dout + g.out_offset(h);
+    const index_t ld = g.out_row_stride();
     gemm(false, true, g.Tq, g.Tk, g.D, T(1), qh, kh, T(0), p);
     detail::probabilities_from_lse(g, p, lse + h * g.Tq);
-    gemm(true, false, g.Tk, g.Dv, g.Tq, T(1), p, doh, T(0), dv + h * g.Tk * g.Dv);  // dV = Pᵀ dO
-    gemm(false, true, g.Tq, g.Tk, g.Dv, T(1), doh, vh, T(0), dp);                  // dP = dO Vᵀ
-    const ConstMatrixMap<T> o_rows(oh, g.Tq, g.Dv), do_rows(doh, g.Tq, g.Dv);
+    detail::gemm_block(true, false, g.Tk, g.Dv, g.Tq, T(1), p, g.Tk, doh, ld, T(0), dv + h * g.Tk * g.Dv, g.Dv);  // dV = Pᵀ dO
+    detail::gemm_block(false, true, g.Tq, g.Tk, g.Dv, T(1), doh, ld, vh, g.Dv, T(0), dp, g.Tk);                  // dP = dO Vᵀ
+    const detail::ConstStridedMap<T> o_rows(oh, g.Tq, g.Dv, Eigen::OuterStride<>(ld)), do_rows(doh, g.Tq, g.Dv, Eigen::OuterStride<>(ld));
     Array2Map<T> dp_a(dp, g.Tq, g.Tk);
     const ConstArray2Map<T> p_a(p, g.Tq, g.Tk);
     const Eigen::Array<T, Eigen::Dynamic, 1> delta = (o_rows.array() * do_rows.array()).rowwise().sum();

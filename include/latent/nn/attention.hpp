@@ -116,10 +116,11 @@ std::array<Tensor<T>, 3> split_heads(const Tensor<T>& qkv, index_t heads) {
   const Tensor<T> h = stacked_heads(qkv, heads);
   return {select(h, 0, 0), select(h, 0, 1), select(h, 0, 2)};
 }
-/// Self-attention over fused projections qkv [B, T, 3E] without rope or dropout: [B, H, T, E/H], one graph node.
+/// Self-attention over fused projections qkv [B, T, 3E] without rope or dropout: [B, T, E] (the heads merged), one
+/// graph node.
 template <Scalar T>
 Tensor<T> attend_fused(const Tensor<T>& qkv, index_t heads, bool causal) {
-  return scaled_dot_product_attention_stacked(stacked_heads(qkv, heads), causal);
+  return attention_merged_heads(stacked_heads(qkv, heads), causal);
 }
 /// [B, H, T, Dh] → [B, T, H·Dh].
 template <Scalar T>
@@ -168,7 +169,7 @@ class MultiHeadAttention : public UnaryModule<T> {
   Tensor<T> forward(const Tensor<T>& x) override {
     check_input(x);
     if (!options_.rope && (options_.dropout == 0.0 || !this->is_training()))
-      return merge(detail::attend_fused(linear(x, in_proj_weight, in_proj_bias), options_.num_heads, options_.causal));
+      return out_proj(detail::attend_fused(linear(x, in_proj_weight, in_proj_bias), options_.num_heads, options_.causal));
     const Heads h = project(x, 0);
     return merge(attention_with_dropout(h.q, h.k, h.v, options_.causal, options_.dropout, dropout_rng_, this->is_training()));
   }
@@ -247,7 +248,8 @@ class TransformerMLP : public UnaryModule<T> {
     this->register_module("c_proj", c_proj);
   }
   std::string repr() const override { return "TransformerMLP(" + c_fc.repr() + ", " + c_proj.repr() + ")"; }
-  Tensor<T> forward(const Tensor<T>& x) override { return c_proj(gelu(c_fc(x), gelu_)); }
+  /// c_proj(gelu(c_fc(x))), the GELU recomputed in the backward instead of kept (gelu_linear).
+  Tensor<T> forward(const Tensor<T>& x) override { return gelu_linear(c_fc(x), c_proj.weight, c_proj.bias, gelu_); }
 
  private:
   GeluApproximation gelu_;

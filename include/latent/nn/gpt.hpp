@@ -120,7 +120,7 @@ class CausalSelfAttention : public UnaryModule<T> {
   /// x [B, T, E] → [B, T, E].
   Tensor<T> forward(const Tensor<T>& x) override {
     if (!rope_ && (dropout_ == 0.0 || !this->is_training()))
-      return residual(c_proj(detail::merge_heads(detail::attend_fused(c_attn(x), n_head_, true))));
+      return residual(c_proj(detail::attend_fused(c_attn(x), n_head_, true)));
     auto [q, k, v] = heads(x, 0);
     const Tensor<T> y = attention_with_dropout(q, k, v, true, dropout_, attn_rng_, this->is_training());
     return residual(c_proj(detail::merge_heads(y)));

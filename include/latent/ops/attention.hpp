@@ -105,14 +105,16 @@ void attention_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::Tens
 }
 
 // The stacked form: one input qkv [3, ..., T, D] holding q, k and v, one gradient of the same shape.
+// merge_heads (ints[1]): the output is [B, T, H·D] for qkv [3, B, H, T, D].
 template <class T>
 void attention_stacked_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& qkv = n.inputs[0];
-  const bool causal = n.ints[0] != 0;
+  const bool causal = n.ints[0] != 0, merged = n.ints[1] != 0;
   const double scale = n.reals[0];
   if (!is_grad_enabled()) {
     const index_t part = qkv.numel() / 3;
-    const kernels::AttentionGeometry geo = attention_geometry_stacked(qkv.shape(), causal, scale);
+    kernels::AttentionGeometry geo = attention_geometry_stacked(qkv.shape(), causal, scale);
+    if (merged) geo.merged_heads = qkv.shape()[2];
     const index_t slots = kernels::attention_slots(geo, num_threads());
     auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
     auto d = Tensor<T>::empty(qkv.shape());
@@ -123,8 +125,50 @@ void attention_stacked_backward(autograd::Node<T>& n, const Tensor<T>& g, autogr
     grads[0] = d;
     return;
   }
-  const auto d = composed_attention_grads(select(qkv, 0, 0), select(qkv, 0, 1), select(qkv, 0, 2), g, causal, scale, {true, true, true});
+  const Shape& s = qkv.shape();  // merged: g [B, T, H·D] back to [B, H, T, D]
+  const Tensor<T> gh = merged ? permute(reshape(g, Shape{s[1], s[3], s[2], s[4]}), {0, 2, 1, 3}) : g;
+  const auto d = composed_attention_grads(select(qkv, 0, 0), select(qkv, 0, 1), select(qkv, 0, 2), gh, causal, scale, {true, true, true});
   grads[0] = stack({d[0], d[1], d[2]}, 0);
+}
+
+/// The stacked attention; with merge_heads, qkv is [3, B, H, T, D] and the output [B, T, H·D] (the heads side by side).
+template <Scalar T>
+Tensor<T> attention_stacked(const Tensor<T>& qkv, bool causal, std::optional<double> scale, bool merge_heads) {
+  const char* who = merge_heads ? "attention_merged_heads" : "scaled_dot_product_attention_stacked";
+  LATENT_CHECK(qkv.rank() >= 3 && qkv.shape()[0] == 3 && (!merge_heads || qkv.rank() == 5), ShapeError,
+               std::string(who) + ": qkv " + qkv.shape().str() + " must be [3, " + (merge_heads ? "B, H" : "...") +
+                   ", T, D] (q, k, v stacked)");
+  const int r = qkv.rank();
+  LATENT_CHECK(qkv.shape()[r - 2] > 0 || qkv.numel() == 0, ValueError, std::string(who) + ": qkv " + qkv.shape().str() + ": no keys to attend to");
+  const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(qkv.shape()[r - 1]));
+  LATENT_CHECK(std::isfinite(sc), ValueError, std::string(who) + ": scale = " + std::to_string(sc) + " is not finite");
+
+  const Shape& s = qkv.shape();
+  Shape os;
+  if (merge_heads) os = Shape{s[1], s[3], s[2] * s[4]};
+  else
+    for (int d = 1; d < r; ++d) os.push_back(s[d]);
+  auto out = Tensor<T>::empty(os);
+  const bool record = is_grad_enabled() && qkv.requires_grad();
+  const index_t part = qkv.numel() / 3;
+  kernels::AttentionGeometry geo = attention_geometry_stacked(s, causal, sc);
+  if (merge_heads) geo.merged_heads = s[2];
+  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
+  if (out.numel() > 0) {
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
+    const T* x = qkv.data();
+    kernels::attention_forward(geo, x, x + part, x + 2 * part, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
+                               workspace.data());
+  }
+  if (auto* node = autograd::make_node(out, who, &attention_stacked_backward<T>, {qkv})) {
+    node->ints[0] = causal;
+    node->ints[1] = merge_heads;
+    node->reals[0] = sc;
+    node->saved.push_back(lse);
+    node->reads_output = true;  // the fused backward reads the output
+  }
+  return out;
 }
 
 }  // namespace ops_detail
@@ -183,35 +227,15 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
 /// their sum in the backward. Output [..., T, D].
 template <Scalar T>
 Tensor<T> scaled_dot_product_attention_stacked(const Tensor<T>& qkv, bool causal = false, std::optional<double> scale = std::nullopt) {
-  LATENT_CHECK(qkv.rank() >= 3 && qkv.shape()[0] == 3, ShapeError,
-               "scaled_dot_product_attention_stacked: qkv " + qkv.shape().str() + " must be [3, ..., T, D] (q, k, v stacked)");
-  const int r = qkv.rank();
-  LATENT_CHECK(qkv.shape()[r - 2] > 0 || qkv.numel() == 0, ValueError,
-               "scaled_dot_product_attention_stacked: qkv " + qkv.shape().str() + ": no keys to attend to");
-  const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(qkv.shape()[r - 1]));
-  LATENT_CHECK(std::isfinite(sc), ValueError, "scaled_dot_product_attention_stacked: scale = " + std::to_string(sc) + " is not finite");
+  return ops_detail::attention_stacked(qkv, causal, scale, false);
+}
 
-  Shape os;
-  for (int d = 1; d < r; ++d) os.push_back(qkv.shape()[d]);
-  auto out = Tensor<T>::empty(os);
-  const bool record = is_grad_enabled() && qkv.requires_grad();
-  const index_t part = qkv.numel() / 3;
-  const kernels::AttentionGeometry geo = ops_detail::attention_geometry_stacked(qkv.shape(), causal, sc);
-  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
-  if (out.numel() > 0) {
-    const index_t slots = kernels::attention_slots(geo, num_threads());
-    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
-    const T* x = qkv.data();
-    kernels::attention_forward(geo, x, x + part, x + 2 * part, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
-                               workspace.data());
-  }
-  if (auto* node = autograd::make_node(out, "scaled_dot_product_attention_stacked", &ops_detail::attention_stacked_backward<T>, {qkv})) {
-    node->ints[0] = causal;
-    node->reals[0] = sc;
-    node->saved.push_back(lse);
-    node->reads_output = true;  // the fused backward reads the output
-  }
-  return out;
+/// scaled_dot_product_attention_stacked over qkv [3, B, H, T, D] with the heads merged in the output: [B, T, H·D],
+/// equal to reshape(permute(the [B, H, T, D] output, {0, 2, 1, 3}), {B, T, H·D}), written in that layout by the
+/// kernel (no copy, and one tensor kept for the backward where the copy would keep two).
+template <Scalar T>
+Tensor<T> attention_merged_heads(const Tensor<T>& qkv, bool causal = false, std::optional<double> scale = std::nullopt) {
+  return ops_detail::attention_stacked(qkv, causal, scale, true);
 }
 
 }  // namespace latent
