@@ -34,18 +34,20 @@ class W2DcganStep {
   float step() {
     using latent::binary_cross_entropy_with_logits;
     const Tensor<float> fake = g_(latent::randn<float>({batch, z_dim}, rng_));
-    // D update on real and (detached) fake images, each its own batch for BatchNorm, as PyTorch's DCGAN example.
-    const Tensor<float> loss_d = latent::add(binary_cross_entropy_with_logits(d_(real_), ones_),
-                                             binary_cross_entropy_with_logits(d_(fake.detach()), zeros_));
-    opt_d_.zero_grad();
-    loss_d.backward();
+    // D update as PyTorch's DCGAN example: real and (detached) fake images each their own batch for BatchNorm, each
+    // loss differentiated as soon as it is known (the gradients add up), so only one of D's passes is kept at a time.
+    opt_d_.zero_grad();  // also drops what the previous G update left in D's gradients
+    const Tensor<float> loss_real = binary_cross_entropy_with_logits(d_(real_), ones_);
+    loss_real.backward();
+    const Tensor<float> loss_fake = binary_cross_entropy_with_logits(d_(fake.detach()), zeros_);
+    loss_fake.backward();
     opt_d_.step();
-    // G update, non-saturating: -log D(G(z)).
+    // G update, non-saturating: -log D(G(z)); G's gradients are dropped after its step, not kept through the next D update.
     const Tensor<float> loss_g = binary_cross_entropy_with_logits(d_(fake), ones_);
-    opt_g_.zero_grad();
     loss_g.backward();
     opt_g_.step();
-    return loss_d.item() + loss_g.item();
+    opt_g_.zero_grad();
+    return loss_real.item() + loss_fake.item() + loss_g.item();
   }
 
  private:

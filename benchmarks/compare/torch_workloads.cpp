@@ -174,18 +174,20 @@ class W2DcganStep {
   float step() {
     namespace F = torch::nn::functional;
     const auto fake = g_(torch::randn({batch, z_dim}));
-    // D update on real and (detached) fake images, each its own batch for BatchNorm, as PyTorch's DCGAN example
-    const auto loss_d =
-        F::binary_cross_entropy_with_logits(d_(real_), ones_) + F::binary_cross_entropy_with_logits(d_(fake.detach()), zeros_);
+    // D update as PyTorch's DCGAN example: real and (detached) fake each their own batch, each loss differentiated
+    // as soon as it is known
     zero_grad_to_none(opt_d_);
-    loss_d.backward();
+    const auto loss_real = F::binary_cross_entropy_with_logits(d_(real_), ones_);
+    loss_real.backward();
+    const auto loss_fake = F::binary_cross_entropy_with_logits(d_(fake.detach()), zeros_);
+    loss_fake.backward();
     opt_d_.step();
-    // G update, non-saturating: -log D(G(z))
+    // G update, non-saturating: -log D(G(z)); G's gradients dropped after its step
     const auto loss_g = F::binary_cross_entropy_with_logits(d_(fake), ones_);
-    zero_grad_to_none(opt_g_);
     loss_g.backward();
     opt_g_.step();
-    return loss_d.item<float>() + loss_g.item<float>();
+    zero_grad_to_none(opt_g_);
+    return loss_real.item<float>() + loss_fake.item<float>() + loss_g.item<float>();
   }
 
  private:

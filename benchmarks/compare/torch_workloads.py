@@ -208,17 +208,20 @@ class W2DcganStep:
     def step(self):
         bce = torch.nn.functional.binary_cross_entropy_with_logits
         fake = self.g(torch.randn(self.BATCH, self.Z))
-        # D update on real and (detached) fake images, each its own batch for BatchNorm, as PyTorch's DCGAN example
-        loss_d = bce(self.d(self.real), self.ones) + bce(self.d(fake.detach()), self.zeros)
+        # D update as PyTorch's DCGAN example: real and (detached) fake each their own batch, each loss differentiated
+        # as soon as it is known
         zero_grad_to_none(self.opt_d)
-        loss_d.backward()
+        loss_real = bce(self.d(self.real), self.ones)
+        loss_real.backward()
+        loss_fake = bce(self.d(fake.detach()), self.zeros)
+        loss_fake.backward()
         self.opt_d.step()
-        # G update, non-saturating: -log D(G(z))
+        # G update, non-saturating: -log D(G(z)); G's gradients dropped after its step
         loss_g = bce(self.d(fake), self.ones)
-        zero_grad_to_none(self.opt_g)
         loss_g.backward()
         self.opt_g.step()
-        return loss_d.item() + loss_g.item()
+        zero_grad_to_none(self.opt_g)
+        return loss_real.item() + loss_fake.item() + loss_g.item()
 
 
 # ---- W3 / W3b / W5: nanoGPT (karpathy/nanoGPT model.py, torch 1.13: no fused attention) --------------------------

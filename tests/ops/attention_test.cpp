@@ -220,24 +220,26 @@ TEST_CASE("scaled_dot_product_attention_stacked passes gradcheck and gradgradche
                     Catch::Contains("scaled_dot_product_attention_stacked") && Catch::Contains("[3, ..., T, D]"));
 }
 
-// Oracle: the stacked op's output with its heads merged by a copy (permute + reshape), and that copy's gradient; the
-// kernel writes the merged layout itself and reads the gradient in it. Exact: the same products on the same data.
-TEMPLATE_TEST_CASE("attention_merged_heads equals the stacked op with its heads merged, forward and gradient", "[ops][attention]",
-                   float, double) {
+// Oracle: the stacked op (checked above) on heads split from qkv by copies (reshape + permute), its output merged
+// back the same way, and those copies' gradients; the packed op reads and writes these layouts in place.
+TEMPLATE_TEST_CASE("packed_self_attention equals split heads, the stacked op and merged heads, forward and gradient",
+                   "[ops][attention]", float, double) {
   using T = TestType;
   Rng rng(31);
   const int threads = num_threads();
+  const index_t B = 2, S = 20, H = 4, Dh = 8;
   for (const int t : {1, std::max(threads, 2)}) {
     set_num_threads(t);
     for (const bool causal : {false, true}) {
       INFO("threads " << t << ", causal " << causal);
-      const auto qkv0 = randn<T>({3, 2, 4, 20, 8}, rng);  // [3, B, H, T, D]
-      const auto g = randn<T>({2, 20, 32}, rng);
+      const auto qkv0 = randn<T>({B, S, 3 * H * Dh}, rng);
+      const auto g = randn<T>({B, S, H * Dh}, rng);
       auto qkv = qkv0.clone_detached().set_requires_grad(), qkv_ref = qkv0.clone_detached().set_requires_grad();
-      const auto out = attention_merged_heads(qkv, causal);
-      const auto ref = reshape(permute(scaled_dot_product_attention_stacked(qkv_ref, causal), {0, 2, 1, 3}), Shape{2, 20, 32});
-      REQUIRE(out.shape() == Shape{2, 20, 32});
-      CHECK(out.to_vector() == ref.to_vector());
+      const auto out = packed_self_attention(qkv, H, causal);
+      const auto stacked = permute(reshape(qkv_ref, Shape{B, S, 3, H, Dh}), {2, 0, 3, 1, 4});
+      const auto ref = reshape(permute(scaled_dot_product_attention_stacked(stacked, causal), {0, 2, 1, 3}), Shape{B, S, H * Dh});
+      REQUIRE(out.shape() == Shape{B, S, H * Dh});
+      CHECK(out.to_vector() == ref.to_vector());  // the same products on the same numbers
       sum(mul(out, g)).backward();
       sum(mul(ref, g)).backward();
       CHECK(qkv.grad().to_vector() == qkv_ref.grad().to_vector());
@@ -246,15 +248,16 @@ TEMPLATE_TEST_CASE("attention_merged_heads equals the stacked op with its heads 
   set_num_threads(threads);
 }
 
-TEST_CASE("attention_merged_heads passes gradcheck and gradgradcheck", "[ops][attention][gradcheck]") {
+TEST_CASE("packed_self_attention passes gradcheck and gradgradcheck, and rejects bad shapes", "[ops][attention][gradcheck]") {
   for (const bool causal : {false, true}) {
     INFO("causal " << causal);
-    const auto f = [causal](const Inputs& x) { return attention_merged_heads(x[0], causal); };
-    CHECK_GRADCHECK(f, {uniform({3, 2, 3, 4, 2}, 23)});
-    CHECK_GRADGRADCHECK(f, {uniform({3, 1, 2, 3, 2}, 24)});
+    const auto f = [causal](const Inputs& x) { return packed_self_attention(x[0], 3, causal); };
+    CHECK_GRADCHECK(f, {uniform({2, 4, 18}, 23)});  // 3 heads of 2
+    CHECK_GRADGRADCHECK([causal](const Inputs& x) { return packed_self_attention(x[0], 2, causal); }, {uniform({1, 3, 12}, 24)});
   }
-  CHECK_THROWS_WITH(attention_merged_heads(zeros<float>({3, 2, 4, 3})),
-                    Catch::Contains("attention_merged_heads") && Catch::Contains("[3, B, H, T, D]"));
+  CHECK_THROWS_WITH(packed_self_attention(zeros<float>({2, 4, 20}), 3),
+                    Catch::Contains("packed_self_attention") && Catch::Contains("[B, T, 3·H·D]"));
+  CHECK_THROWS_AS(packed_self_attention(zeros<float>({4, 24}), 2), ShapeError);
 }
 
 // Oracle: rows of the full causal attention (the op) over the same keys. Decoding token by token through the

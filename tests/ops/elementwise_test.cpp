@@ -188,6 +188,33 @@ TEST_CASE("activation gradients at 0 follow PyTorch (relu 0, leaky_relu slope, a
   CHECK(grad<double>({sum(tanh(x))}, {x})[0].item() == 1.0);
 }
 
+// A plain backward's activation rules write over the incoming gradient when nothing else refers to it. Oracle: the
+// derivatives written out. Cases where it must not: one gradient handed to two rules (add passes g to both
+// operands), a gradient that is a leaf's .grad as well, and a caller's grad_output.
+TEST_CASE("activation rules that overwrite their incoming gradient leave shared gradients intact", "[ops][activation]") {
+  const std::vector<double> xs = {-2.0, -0.5, 0.25, 1.5, -1.0, 3.0};
+  auto x = from_vector<double>(xs).set_requires_grad();
+  const auto c = from_vector<double>({1.0, 2.0, -1.0, 0.5, 3.0, -2.0});
+  // a = 2x; out = Σ c ⊙ (relu(a) + leaky_relu(a, 0.1) + sigmoid(a)): the same gradient reaches all three rules
+  const auto a = mul_scalar(x, 2.0);
+  sum(mul(add(add(relu(a), leaky_relu(a, 0.1)), sigmoid(a)), c)).backward();
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double ai = 2 * xs[i], sg = 1 / (1 + std::exp(-ai));
+    const double expected = 2 * c.to_vector()[i] * ((ai > 0 ? 1.0 : 0.0) + (ai > 0 ? 1.0 : 0.1) + sg * (1 - sg));
+    CHECK(x.grad().to_vector()[i] == Approx(expected).epsilon(1e-14));
+  }
+  // y = relu(x) + x: add hands the same gradient to relu's rule and to x's .grad
+  auto x2 = from_vector<double>(xs).set_requires_grad();
+  sum(add(relu(x2), x2)).backward();
+  for (std::size_t i = 0; i < xs.size(); ++i) CHECK(x2.grad().to_vector()[i] == (xs[i] > 0 ? 2.0 : 1.0));
+  // the caller's grad_output stays as it was
+  auto x3 = from_vector<double>(xs).set_requires_grad();
+  const auto g = from_vector<double>({1.0, 1.0, 1.0, 1.0, 1.0, 1.0});
+  const auto d = grad<double>({leaky_relu(x3, 0.1)}, {x3}, {g})[0];
+  CHECK(g.to_vector() == std::vector<double>(6, 1.0));
+  for (std::size_t i = 0; i < xs.size(); ++i) CHECK(d.to_vector()[i] == (xs[i] > 0 ? 1.0 : 0.1));
+}
+
 // ---- forward values ------------------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("activations match PyTorch's values", "[ops][activation]", float, double) {

@@ -1,6 +1,7 @@
 // layer_norm, group_norm, batch_norm: gradient checks in double against central differences (with and
 // without affine parameters, several ranks), forward values and running statistics against PyTorch 1.13
-// (torch.nn.functional, float64), and the normalised statistics as an analytic identity.
+// (torch.nn.functional, float64), and the normalised statistics as an analytic identity; layer_norm_linear against
+// its composition.
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
@@ -266,4 +267,41 @@ TEST_CASE("fused norms agree with their composition on inputs large enough to be
                                [](const Inputs& v) { return add(mul(composed_normalize(v[0], {0}, 1e-5), v[1]), v[2]); },
                                {uniform({300, 200}, 106, -2, 2), uniform({200}, 107, 0.5, 1.5), uniform({200}, 108)});
   set_num_threads(threads);
+}
+
+TEST_CASE("layer_norm_linear has correct first- and second-order gradients, with and without each parameter",
+          "[ops][norm][gradcheck]") {
+  const auto lw = uniform({4}, 120), lb = uniform({4}, 121), w = uniform({3, 4}, 122), b = uniform({3}, 123);
+  const Tensor<double> none;
+  for (const Shape& s : {Shape{5, 4}, Shape{2, 3, 4}}) {
+    INFO("input " << s.str());
+    const auto x = mul_scalar(uniform(s, 124), 2.0);
+    CHECK_GRADCHECK([](const Inputs& v) { return layer_norm_linear(v[0], v[1], v[2], v[3], v[4]); }, {x, lw, lb, w, b});
+    CHECK_GRADCHECK([&](const Inputs& v) { return layer_norm_linear(v[0], v[1], none, v[2]); }, {x, lw, w});  // nanoGPT's
+    CHECK_GRADCHECK([&](const Inputs& v) { return layer_norm_linear(v[0], none, none, v[1], v[2]); }, {x, w, b});
+  }
+  CHECK_GRADGRADCHECK([](const Inputs& v) { return layer_norm_linear(v[0], v[1], v[2], v[3], v[4]); },
+                      {mul_scalar(uniform({2, 3, 4}, 125), 2.0), lw, lb, w, b});
+  // only the weight of the product differentiated (the layer norm's inputs need no gradient)
+  CHECK_GRADCHECK([&](const Inputs& v) { return layer_norm_linear(uniform({5, 4}, 126), lw, lb, v[0]); }, {w});
+}
+
+TEMPLATE_TEST_CASE("layer_norm_linear equals linear(layer_norm(x)) exactly and keeps x instead of the normalised rows",
+                   "[ops][norm]", float, double) {
+  using T = TestType;
+  Rng rng(8);
+  const auto x0 = randn<T>({4, 16, 64}, rng), lw0 = randn<T>({64}, rng), w0 = randn<T>({32, 64}, rng), g = randn<T>({4, 16, 32}, rng);
+  std::vector<std::vector<T>> results[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    auto x = x0.clone_detached().set_requires_grad(), lw = lw0.clone_detached().set_requires_grad(), w = w0.clone_detached().set_requires_grad();
+    const auto before = memory_stats().bytes_in_use;
+    const auto y = fused ? layer_norm_linear(x, lw, Tensor<T>(), w) : linear(layer_norm(x, 1, lw), w);
+    const auto kept = memory_stats().bytes_in_use - before;
+    // the composition also keeps the normalised rows (as large as x) for the weight's gradient
+    if (fused) CHECK(kept < static_cast<std::size_t>(x.numel()) * sizeof(T));
+    else CHECK(kept > static_cast<std::size_t>(x.numel()) * sizeof(T));
+    sum(mul(y, g)).backward();
+    results[fused] = {y.to_vector(), x.grad().to_vector(), lw.grad().to_vector(), w.grad().to_vector()};
+  }
+  CHECK(results[1] == results[0]);  // the same kernels in the same order
 }

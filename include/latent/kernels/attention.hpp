@@ -22,23 +22,34 @@ namespace latent::kernels {
 struct AttentionGeometry {
   index_t heads = 0, Tq = 0, Tk = 0, D = 0, Dv = 0;
   index_t k_stride = 0, v_stride = 0;
-  /// The output (and its gradient) layout: [heads, Tq, Dv] when 0; with merged_heads = H, [heads / H, Tq, H·Dv],
-  /// the heads side by side in each row (what the projection after a multi-head attention reads, without a copy).
-  index_t merged_heads = 0;
+  /// Packed layout, for self-attention over a fused q/k/v projection (Tq == Tk, D == Dv): with packed_heads = H,
+  /// the input is [heads / H, T, 3, H, D] (q, k, v side by side in each row, as the projection writes them; the
+  /// callers pass q = x, k = x + H·D, v = x + 2·H·D) and the output [heads / H, T, H, D] (what the projection after
+  /// the attention reads); gradients have their operand's layout. With 0: q [heads, Tq, D], k and v at k_stride and
+  /// v_stride per slice, output [heads, Tq, Dv].
+  index_t packed_heads = 0;
   bool causal = false;
   double scale = 1.0;
 
-  /// Where slice h's output rows start, and the distance between them.
-  index_t out_offset(index_t h) const {
-    return merged_heads ? ((h / merged_heads) * Tq * merged_heads + h % merged_heads) * Dv : h * Tq * Dv;
-  }
-  index_t out_row_stride() const { return merged_heads ? merged_heads * Dv : Dv; }
+  /// Where slice h's rows of q, k, v (and of their gradients) and of the output start, and the distances between rows.
+  index_t q_offset(index_t h) const { return packed_heads ? packed_offset(h, 3) : h * Tq * D; }
+  index_t k_offset(index_t h) const { return packed_heads ? packed_offset(h, 3) : h * k_stride; }
+  index_t v_offset(index_t h) const { return packed_heads ? packed_offset(h, 3) : h * v_stride; }
+  index_t out_offset(index_t h) const { return packed_heads ? packed_offset(h, 1) : h * Tq * Dv; }
+  index_t qkv_row_stride(index_t dim) const { return packed_heads ? 3 * packed_heads * D : dim; }
+  index_t out_row_stride() const { return packed_heads ? packed_heads * Dv : Dv; }
 
   /// Keys visible to query row i.
   index_t visible(index_t i) const { return causal ? std::min(Tk, i + Tk - Tq + 1) : Tk; }
   /// Workspace elements one slot needs: the score matrix (forward), score and dP matrices (backward).
   index_t forward_workspace() const { return Tq * Tk; }
   index_t backward_workspace() const { return 2 * Tq * Tk; }
+
+ private:
+  /// Slice h = (b, head) of a [heads / H, T, parts, H, D] layout.
+  index_t packed_offset(index_t h, index_t parts) const {
+    return (h / packed_heads) * Tq * parts * packed_heads * D + (h % packed_heads) * D;
+  }
 };
 
 /// How the slices are spread: `slots` contiguous runs of slices, one thread and one workspace each.
@@ -80,6 +91,15 @@ void probabilities_from_lse(const AttentionGeometry& g, T* s, const T* lse) {
   }
 }
 
+/// C = alpha op(A) op(B) for one slice: through gemm (which may split a long single slice over threads) when the
+/// operands are dense, else on this thread with the leading dimensions of a packed layout.
+template <class T>
+void slice_gemm(bool ta, bool tb, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda, const T* B, index_t ldb, T* C,
+                index_t ldc) {
+  if (lda == (ta ? M : K) && ldb == (tb ? K : N) && ldc == N) gemm(ta, tb, M, N, K, alpha, A, B, T(0), C);
+  else gemm_block(ta, tb, M, N, K, alpha, A, lda, B, ldb, T(0), C, ldc);
+}
+
 /// Runs fn(slice, workspace) over every slice, `slots` runs in parallel, each with its own workspace.
 template <class T, class Fn>
 void for_each_slice(const AttentionGeometry& g, index_t slots, T* workspace, index_t per_slot, Fn&& fn) {
@@ -96,14 +116,13 @@ void for_each_slice(const AttentionGeometry& g, index_t slots, T* workspace, ind
 template <class T>
 void attention_forward(const AttentionGeometry& g, const T* q, const T* k, const T* v, T* out, T* lse, index_t slots,
                        T* workspace) {
+  const index_t ldq = g.qkv_row_stride(g.D), ldk = g.qkv_row_stride(g.D), ldv = g.qkv_row_stride(g.Dv), ldo = g.out_row_stride();
   detail::for_each_slice(g, slots, workspace, g.forward_workspace(), [&](index_t h, T* s) {
-    const T* qh = q + h * g.Tq * g.D;
     // S = Q Kᵀ  [Tq, Tk]
-    gemm(false, true, g.Tq, g.Tk, g.D, T(1), qh, k + h * g.k_stride, T(0), s);
+    detail::slice_gemm(false, true, g.Tq, g.Tk, g.D, T(1), q + g.q_offset(h), ldq, k + g.k_offset(h), ldk, s, g.Tk);
     detail::masked_softmax_rows(g, s, lse ? lse + h * g.Tq : nullptr);
-    // O = P V  [Tq, Dv], rows out_row_stride() apart
-    detail::gemm_block(false, false, g.Tq, g.Dv, g.Tk, T(1), s, g.Tk, v + h * g.v_stride, g.Dv, T(0), out + g.out_offset(h),
-                       g.out_row_stride());
+    // O = P V  [Tq, Dv]
+    detail::slice_gemm(false, false, g.Tq, g.Dv, g.Tk, T(1), s, g.Tk, v + g.v_offset(h), ldv, out + g.out_offset(h), ldo);
   });
 }
 
@@ -111,31 +130,31 @@ void attention_forward(const AttentionGeometry& g, const T* q, const T* k, const
 ///   P = exp(scale·Q Kᵀ - lse)            (recomputed: O(T) saved per row instead of the O(T²) probabilities)
 ///   dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP - δ) with δ_i = Σ_j P_ij dP_ij = dO_i · O_i,
 ///   dQ = scale · dS K,  dK = scale · dSᵀ Q.
-/// k/v use g's strides, out and dout its output layout; dq, dk, dv are dense. workspace holds
-/// slots · g.backward_workspace() elements.
+/// q, k, v, dq, dk, dv, out and dout have g's layout (dk, dv: k_stride = Tk·D, v_stride = Tk·Dv unless packed).
+/// workspace holds slots · g.backward_workspace() elements.
 template <class T>
 void attention_backward(const AttentionGeometry& g, const T* q, const T* k, const T* v, const T* out, const T* lse,
                         const T* dout, T* dq, T* dk, T* dv, index_t slots, T* workspace) {
   const T scale = static_cast<T>(g.scale);
+  const index_t ldq = g.qkv_row_stride(g.D), ldk = g.qkv_row_stride(g.D), ldv = g.qkv_row_stride(g.Dv), ldo = g.out_row_stride();
   detail::for_each_slice(g, slots, workspace, g.backward_workspace(), [&](index_t h, T* p) {
     T* dp = p + g.Tq * g.Tk;
-    const T* qh = q + h * g.Tq * g.D;
-    const T* kh = k + h * g.k_stride;
-    const T* vh = v + h * g.v_stride;
+    const T* qh = q + g.q_offset(h);
+    const T* kh = k + g.k_offset(h);
+    const T* vh = v + g.v_offset(h);
     const T* oh = out + g.out_offset(h);
     const T* doh = dout + g.out_offset(h);
-    const index_t ld = g.out_row_stride();
-    gemm(false, true, g.Tq, g.Tk, g.D, T(1), qh, kh, T(0), p);
+    detail::slice_gemm(false, true, g.Tq, g.Tk, g.D, T(1), qh, ldq, kh, ldk, p, g.Tk);
     detail::probabilities_from_lse(g, p, lse + h * g.Tq);
-    detail::gemm_block(true, false, g.Tk, g.Dv, g.Tq, T(1), p, g.Tk, doh, ld, T(0), dv + h * g.Tk * g.Dv, g.Dv);  // dV = Pᵀ dO
-    detail::gemm_block(false, true, g.Tq, g.Tk, g.Dv, T(1), doh, ld, vh, g.Dv, T(0), dp, g.Tk);                  // dP = dO Vᵀ
-    const detail::ConstStridedMap<T> o_rows(oh, g.Tq, g.Dv, Eigen::OuterStride<>(ld)), do_rows(doh, g.Tq, g.Dv, Eigen::OuterStride<>(ld));
+    detail::slice_gemm(true, false, g.Tk, g.Dv, g.Tq, T(1), p, g.Tk, doh, ldo, dv + g.v_offset(h), ldv);  // dV = Pᵀ dO
+    detail::slice_gemm(false, true, g.Tq, g.Tk, g.Dv, T(1), doh, ldo, vh, ldv, dp, g.Tk);                 // dP = dO Vᵀ
+    const detail::ConstStridedMap<T> o_rows(oh, g.Tq, g.Dv, Eigen::OuterStride<>(ldo)), do_rows(doh, g.Tq, g.Dv, Eigen::OuterStride<>(ldo));
     Array2Map<T> dp_a(dp, g.Tq, g.Tk);
     const ConstArray2Map<T> p_a(p, g.Tq, g.Tk);
     const Eigen::Array<T, Eigen::Dynamic, 1> delta = (o_rows.array() * do_rows.array()).rowwise().sum();
     dp_a = p_a * (dp_a.colwise() - delta);  // dS (masked entries stay 0 because P is 0 there)
-    gemm(false, false, g.Tq, g.D, g.Tk, scale, dp, kh, T(0), dq + h * g.Tq * g.D);   // dQ = scale dS K
-    gemm(true, false, g.Tk, g.D, g.Tq, scale, dp, qh, T(0), dk + h * g.Tk * g.D);    // dK = scale dSᵀ Q
+    detail::slice_gemm(false, false, g.Tq, g.D, g.Tk, scale, dp, g.Tk, kh, ldk, dq + g.q_offset(h), ldq);  // dQ = scale dS K
+    detail::slice_gemm(true, false, g.Tk, g.D, g.Tq, scale, dp, g.Tk, qh, ldq, dk + g.k_offset(h), ldk);   // dK = scale dSᵀ Q
   });
 }
 

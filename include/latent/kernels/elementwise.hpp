@@ -147,6 +147,14 @@ void binary(Binary op, const T* a, const T* b, T* y, index_t n) {
   detail::binary_expr_eval<T>(op, x1, x2, o);
 }
 
+/// out = g where ref > 0, else slope · g: the gradient of leaky_relu, ref its input (or its output when slope >= 0).
+/// out may alias g.
+template <class T>
+void leaky_relu_grad(const T* g, const T* ref, T slope, T* out, index_t n) {
+  const ConstArrayMap<T> gm(g, n), r(ref, n);
+  ArrayMap<T>(out, n) = (r > T(0)).select(gm, gm * slope);
+}
+
 /// General broadcasting: out has `shape` (rank r); a and b are read with element strides sa, sb
 /// (0 along broadcast dimensions). Dimensions are merged where possible and the innermost run is an
 /// Eigen expression (array-array, scalar-array or array-scalar).

@@ -117,10 +117,10 @@ std::array<Tensor<T>, 3> split_heads(const Tensor<T>& qkv, index_t heads) {
   return {select(h, 0, 0), select(h, 0, 1), select(h, 0, 2)};
 }
 /// Self-attention over fused projections qkv [B, T, 3E] without rope or dropout: [B, T, E] (the heads merged), one
-/// graph node.
+/// graph node and no copies (packed_self_attention).
 template <Scalar T>
 Tensor<T> attend_fused(const Tensor<T>& qkv, index_t heads, bool causal) {
-  return attention_merged_heads(stacked_heads(qkv, heads), causal);
+  return packed_self_attention(qkv, heads, causal);
 }
 /// [B, H, T, Dh] → [B, T, H·Dh].
 template <Scalar T>
@@ -249,7 +249,9 @@ class TransformerMLP : public UnaryModule<T> {
   }
   std::string repr() const override { return "TransformerMLP(" + c_fc.repr() + ", " + c_proj.repr() + ")"; }
   /// c_proj(gelu(c_fc(x))), the GELU recomputed in the backward instead of kept (gelu_linear).
-  Tensor<T> forward(const Tensor<T>& x) override { return gelu_linear(c_fc(x), c_proj.weight, c_proj.bias, gelu_); }
+  Tensor<T> forward(const Tensor<T>& x) override { return project(c_fc(x)); }
+  /// c_proj(gelu(hidden)) for hidden = c_fc(x) computed by the caller (fused with what precedes it).
+  Tensor<T> project(const Tensor<T>& hidden) { return gelu_linear(hidden, c_proj.weight, c_proj.bias, gelu_); }
 
  private:
   GeluApproximation gelu_;

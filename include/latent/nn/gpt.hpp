@@ -119,8 +119,7 @@ class CausalSelfAttention : public UnaryModule<T> {
 
   /// x [B, T, E] → [B, T, E].
   Tensor<T> forward(const Tensor<T>& x) override {
-    if (!rope_ && (dropout_ == 0.0 || !this->is_training()))
-      return residual(c_proj(detail::attend_fused(c_attn(x), n_head_, true)));
+    if (fused()) return attend_projection(c_attn(x));
     auto [q, k, v] = heads(x, 0);
     const Tensor<T> y = attention_with_dropout(q, k, v, true, dropout_, attn_rng_, this->is_training());
     return residual(c_proj(detail::merge_heads(y)));
@@ -132,6 +131,11 @@ class CausalSelfAttention : public UnaryModule<T> {
     return c_proj(detail::merge_heads(cache.append_and_attend(q, k, v, true, repr(), x.shape())));
   }
   using UnaryModule<T>::operator();
+
+  /// Whether forward() is one fused attention over c_attn's projection (no rope, no active dropout).
+  bool fused() const { return !rope_ && (dropout_ == 0.0 || !this->is_training()); }
+  /// forward() from the projection qkv = c_attn(x) [B, T, 3E] computed by the caller (only when fused()).
+  Tensor<T> attend_projection(const Tensor<T>& qkv) { return residual(c_proj(detail::attend_fused(qkv, n_head_, true))); }
 
  private:
   std::array<Tensor<T>, 3> heads(const Tensor<T>& x, index_t offset) {
@@ -149,6 +153,13 @@ class CausalSelfAttention : public UnaryModule<T> {
   double dropout_;
   bool rope_;
 };
+
+/// linear(ln(x), weight, bias) as one node that keeps x but not ln(x) (layer_norm_linear); ln normalises the last
+/// dimension.
+template <Scalar T>
+Tensor<T> normalized_projection(const Tensor<T>& x, const LayerNorm<T>& ln, const Tensor<T>& weight, const Tensor<T>& bias = Tensor<T>()) {
+  return layer_norm_linear(x, ln.weight, ln.bias, weight, bias, ln.options().eps);
+}
 
 /// nanoGPT's Block: x += attn(ln_1(x)); x += dropout(mlp(ln_2(x))), mlp = c_proj(gelu(c_fc(x))) with 4·n_embd hidden.
 template <Scalar T>
@@ -175,9 +186,13 @@ class GPTBlock : public UnaryModule<T> {
   }
   std::string repr() const override { return "GPTBlock(" + attn.repr() + ")"; }
 
+  /// Each layer norm and the projection after it are one node (layer_norm_linear) that keeps the residual stream
+  /// but not the normalised rows, and the MLP keeps its pre-activation but not the GELU's output (gelu_linear).
   Tensor<T> forward(const Tensor<T>& x) override {
-    const Tensor<T> h = add(x, attn(ln_1(x)));
-    const Tensor<T> m = mlp(ln_2(h));
+    const Tensor<T> a = attn.fused() ? attn.attend_projection(normalized_projection(x, ln_1, attn.c_attn.weight, attn.c_attn.bias))
+                                     : attn(ln_1(x));
+    const Tensor<T> h = add(x, a);
+    const Tensor<T> m = mlp.project(normalized_projection(h, ln_2, mlp.c_fc.weight, mlp.c_fc.bias));
     return add(h, dropout_ > 0.0 ? mlp_dropout(m) : m);
   }
   Tensor<T> forward(const Tensor<T>& x, KVCache<T>& cache) {
@@ -272,7 +287,7 @@ class GPT : public Module<T> {
     check_tokens(tokens);
     Tensor<T> x = transformer.drop(embed(tokens, 0));
     for (auto& block : transformer.h) x = block(x);
-    return (*lm_head)(transformer.ln_f(x));
+    return normalized_projection(x, transformer.ln_f, lm_head->weight);  // lm_head(ln_f(x)) as one node
   }
   Tensor<T> operator()(const Tensor<std::int64_t>& tokens) { return forward(tokens); }
 

@@ -1,6 +1,7 @@
 // scaled_dot_product_attention(q, k, v, causal, scale): fused softmax(scale·Q Kᵀ + mask) V over [..., T, D] with
 // its own backward (recomputing the probabilities from the saved row log-sum-exp), and a composed backward for
-// create_graph so that gradients of gradients work.
+// create_graph so that gradients of gradients work; the stacked form (one qkv [3, ..., T, D]) and the packed
+// self-attention over a fused projection ([B, T, 3·H·D] in, [B, T, H·D] out, read and written in place).
 #pragma once
 
 #include <array>
@@ -41,6 +42,18 @@ inline kernels::AttentionGeometry attention_geometry_stacked(const Shape& s, boo
   g.D = g.Dv = s[r - 1];
   g.heads = s.prod(1, r - 2);
   g.k_stride = g.v_stride = g.Tk * g.D;
+  g.causal = causal;
+  g.scale = scale;
+  return g;
+}
+
+/// The geometry of the packed form, qkv [B, T, 3·H·D] with H heads (checked by the caller).
+inline kernels::AttentionGeometry attention_geometry_packed(const Shape& s, index_t heads, bool causal, double scale) {
+  kernels::AttentionGeometry g;
+  g.Tq = g.Tk = s[1];
+  g.D = g.Dv = s[2] / (3 * heads);
+  g.heads = s[0] * heads;
+  g.packed_heads = heads;
   g.causal = causal;
   g.scale = scale;
   return g;
@@ -105,16 +118,14 @@ void attention_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::Tens
 }
 
 // The stacked form: one input qkv [3, ..., T, D] holding q, k and v, one gradient of the same shape.
-// merge_heads (ints[1]): the output is [B, T, H·D] for qkv [3, B, H, T, D].
 template <class T>
 void attention_stacked_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& qkv = n.inputs[0];
-  const bool causal = n.ints[0] != 0, merged = n.ints[1] != 0;
+  const bool causal = n.ints[0] != 0;
   const double scale = n.reals[0];
   if (!is_grad_enabled()) {
     const index_t part = qkv.numel() / 3;
-    kernels::AttentionGeometry geo = attention_geometry_stacked(qkv.shape(), causal, scale);
-    if (merged) geo.merged_heads = qkv.shape()[2];
+    const kernels::AttentionGeometry geo = attention_geometry_stacked(qkv.shape(), causal, scale);
     const index_t slots = kernels::attention_slots(geo, num_threads());
     auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
     auto d = Tensor<T>::empty(qkv.shape());
@@ -125,50 +136,36 @@ void attention_stacked_backward(autograd::Node<T>& n, const Tensor<T>& g, autogr
     grads[0] = d;
     return;
   }
-  const Shape& s = qkv.shape();  // merged: g [B, T, H·D] back to [B, H, T, D]
-  const Tensor<T> gh = merged ? permute(reshape(g, Shape{s[1], s[3], s[2], s[4]}), {0, 2, 1, 3}) : g;
-  const auto d = composed_attention_grads(select(qkv, 0, 0), select(qkv, 0, 1), select(qkv, 0, 2), gh, causal, scale, {true, true, true});
+  const auto d = composed_attention_grads(select(qkv, 0, 0), select(qkv, 0, 1), select(qkv, 0, 2), g, causal, scale, {true, true, true});
   grads[0] = stack({d[0], d[1], d[2]}, 0);
 }
 
-/// The stacked attention; with merge_heads, qkv is [3, B, H, T, D] and the output [B, T, H·D] (the heads side by side).
-template <Scalar T>
-Tensor<T> attention_stacked(const Tensor<T>& qkv, bool causal, std::optional<double> scale, bool merge_heads) {
-  const char* who = merge_heads ? "attention_merged_heads" : "scaled_dot_product_attention_stacked";
-  LATENT_CHECK(qkv.rank() >= 3 && qkv.shape()[0] == 3 && (!merge_heads || qkv.rank() == 5), ShapeError,
-               std::string(who) + ": qkv " + qkv.shape().str() + " must be [3, " + (merge_heads ? "B, H" : "...") +
-                   ", T, D] (q, k, v stacked)");
-  const int r = qkv.rank();
-  LATENT_CHECK(qkv.shape()[r - 2] > 0 || qkv.numel() == 0, ValueError, std::string(who) + ": qkv " + qkv.shape().str() + ": no keys to attend to");
-  const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(qkv.shape()[r - 1]));
-  LATENT_CHECK(std::isfinite(sc), ValueError, std::string(who) + ": scale = " + std::to_string(sc) + " is not finite");
-
-  const Shape& s = qkv.shape();
-  Shape os;
-  if (merge_heads) os = Shape{s[1], s[3], s[2] * s[4]};
-  else
-    for (int d = 1; d < r; ++d) os.push_back(s[d]);
-  auto out = Tensor<T>::empty(os);
-  const bool record = is_grad_enabled() && qkv.requires_grad();
-  const index_t part = qkv.numel() / 3;
-  kernels::AttentionGeometry geo = attention_geometry_stacked(s, causal, sc);
-  if (merge_heads) geo.merged_heads = s[2];
-  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
-  if (out.numel() > 0) {
+// The packed form: qkv [B, T, 3·H·D] (ints[1] = H heads), output [B, T, H·D], one gradient of qkv's shape.
+template <class T>
+void packed_attention_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
+  const Tensor<T>& qkv = n.inputs[0];
+  const bool causal = n.ints[0] != 0;
+  const index_t H = n.ints[1], B = qkv.size(0), T_len = qkv.size(1), Dh = qkv.size(2) / (3 * H);
+  const double scale = n.reals[0];
+  if (!is_grad_enabled()) {
+    const kernels::AttentionGeometry geo = attention_geometry_packed(qkv.shape(), H, causal, scale);
     const index_t slots = kernels::attention_slots(geo, num_threads());
-    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
+    auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
+    auto d = Tensor<T>::empty(qkv.shape());
+    const Tensor<T> out = n.output_tensor();
     const T* x = qkv.data();
-    kernels::attention_forward(geo, x, x + part, x + 2 * part, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
-                               workspace.data());
+    const index_t E = H * Dh;
+    kernels::attention_backward(geo, x, x + E, x + 2 * E, out.data(), n.saved[0].data(), g.data(), d.data(), d.data() + E, d.data() + 2 * E,
+                                slots, workspace.data());
+    grads[0] = d;
+    return;
   }
-  if (auto* node = autograd::make_node(out, who, &attention_stacked_backward<T>, {qkv})) {
-    node->ints[0] = causal;
-    node->ints[1] = merge_heads;
-    node->reals[0] = sc;
-    node->saved.push_back(lse);
-    node->reads_output = true;  // the fused backward reads the output
-  }
-  return out;
+  // create_graph: the composed rule on [B, H, T, D] views of q, k, v and of g, its gradients packed back
+  const Tensor<T> stacked = permute(reshape(qkv, Shape{B, T_len, 3, H, Dh}), {2, 0, 3, 1, 4});  // [3, B, H, T, D]
+  const Tensor<T> gh = permute(reshape(g, Shape{B, T_len, H, Dh}), {0, 2, 1, 3});
+  const auto d = composed_attention_grads(select(stacked, 0, 0), select(stacked, 0, 1), select(stacked, 0, 2), gh, causal, scale,
+                                          {true, true, true});
+  grads[0] = reshape(permute(stack({d[0], d[1], d[2]}, 0), {1, 3, 0, 2, 4}), qkv.shape());
 }
 
 }  // namespace ops_detail
@@ -227,15 +224,69 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
 /// their sum in the backward. Output [..., T, D].
 template <Scalar T>
 Tensor<T> scaled_dot_product_attention_stacked(const Tensor<T>& qkv, bool causal = false, std::optional<double> scale = std::nullopt) {
-  return ops_detail::attention_stacked(qkv, causal, scale, false);
+  LATENT_CHECK(qkv.rank() >= 3 && qkv.shape()[0] == 3, ShapeError,
+               "scaled_dot_product_attention_stacked: qkv " + qkv.shape().str() + " must be [3, ..., T, D] (q, k, v stacked)");
+  const int r = qkv.rank();
+  LATENT_CHECK(qkv.shape()[r - 2] > 0 || qkv.numel() == 0, ValueError,
+               "scaled_dot_product_attention_stacked: qkv " + qkv.shape().str() + ": no keys to attend to");
+  const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(qkv.shape()[r - 1]));
+  LATENT_CHECK(std::isfinite(sc), ValueError, "scaled_dot_product_attention_stacked: scale = " + std::to_string(sc) + " is not finite");
+
+  Shape os;
+  for (int d = 1; d < r; ++d) os.push_back(qkv.shape()[d]);
+  auto out = Tensor<T>::empty(os);
+  const bool record = is_grad_enabled() && qkv.requires_grad();
+  const index_t part = qkv.numel() / 3;
+  const kernels::AttentionGeometry geo = ops_detail::attention_geometry_stacked(qkv.shape(), causal, sc);
+  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
+  if (out.numel() > 0) {
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
+    const T* x = qkv.data();
+    kernels::attention_forward(geo, x, x + part, x + 2 * part, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
+                               workspace.data());
+  }
+  if (auto* node = autograd::make_node(out, "scaled_dot_product_attention_stacked", &ops_detail::attention_stacked_backward<T>, {qkv})) {
+    node->ints[0] = causal;
+    node->reals[0] = sc;
+    node->saved.push_back(lse);
+    node->reads_output = true;  // the fused backward reads the output
+  }
+  return out;
 }
 
-/// scaled_dot_product_attention_stacked over qkv [3, B, H, T, D] with the heads merged in the output: [B, T, H·D],
-/// equal to reshape(permute(the [B, H, T, D] output, {0, 2, 1, 3}), {B, T, H·D}), written in that layout by the
-/// kernel (no copy, and one tensor kept for the backward where the copy would keep two).
+/// Multi-head self-attention over a fused q/k/v projection: qkv [B, T, 3·H·D] holds in each row the queries, then
+/// the keys, then the values, each H heads of D features (nanoGPT's c_attn output, torch's in_proj); the result
+/// [B, T, H·D] has the heads side by side (what the output projection reads). Equal to splitting qkv into
+/// [B, H, T, D] heads, scaled_dot_product_attention and merging the heads back, without those copies: the kernel
+/// reads and writes these layouts in place, and the node keeps qkv and the output only.
 template <Scalar T>
-Tensor<T> attention_merged_heads(const Tensor<T>& qkv, bool causal = false, std::optional<double> scale = std::nullopt) {
-  return ops_detail::attention_stacked(qkv, causal, scale, true);
+Tensor<T> packed_self_attention(const Tensor<T>& qkv, index_t heads, bool causal = false, std::optional<double> scale = std::nullopt) {
+  LATENT_CHECK(heads > 0 && qkv.rank() == 3 && qkv.size(2) % (3 * heads) == 0 && qkv.size(2) > 0, ShapeError,
+               "packed_self_attention: qkv " + qkv.shape().str() + " must be [B, T, 3·H·D] with H = " + std::to_string(heads) + " heads");
+  LATENT_CHECK(qkv.size(1) > 0 || qkv.numel() == 0, ValueError, "packed_self_attention: qkv " + qkv.shape().str() + ": no keys to attend to");
+  const index_t Dh = qkv.size(2) / (3 * heads), E = heads * Dh;
+  const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(Dh));
+  LATENT_CHECK(std::isfinite(sc), ValueError, "packed_self_attention: scale = " + std::to_string(sc) + " is not finite");
+
+  auto out = Tensor<T>::empty({qkv.size(0), qkv.size(1), E});
+  const bool record = is_grad_enabled() && qkv.requires_grad();
+  const kernels::AttentionGeometry geo = ops_detail::attention_geometry_packed(qkv.shape(), heads, causal, sc);
+  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
+  if (out.numel() > 0) {
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
+    const T* x = qkv.data();
+    kernels::attention_forward(geo, x, x + E, x + 2 * E, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots, workspace.data());
+  }
+  if (auto* node = autograd::make_node(out, "packed_self_attention", &ops_detail::packed_attention_backward<T>, {qkv})) {
+    node->ints[0] = causal;
+    node->ints[1] = heads;
+    node->reals[0] = sc;
+    node->saved.push_back(lse);
+    node->reads_output = true;  // the fused backward reads the output
+  }
+  return out;
 }
 
 }  // namespace latent

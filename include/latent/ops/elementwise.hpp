@@ -118,13 +118,29 @@ Tensor<T> constant_like(const Tensor<T>& x, T value) {
   return full<T>(x.shape(), value);
 }
 
+/// Whether a plain backward's rule may write its result over the incoming gradient g: nothing else refers to g or
+/// its storage (no other node's pending gradient, no leaf's .grad, no caller's tensor), so an elementwise rule needs
+/// no new tensor of g's size, one less at the peak of a backward pass through large activations.
+template <class T>
+bool overwritable(const Tensor<T>& g) {
+  return !is_grad_enabled() && g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1;
+}
+
 // The derivative of each unary function as ops on x (and the output y), times g.
 template <class T>
 void unary_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& x = n.inputs[0];
   const auto op = static_cast<Unary>(n.ints[0]);
   const bool fused = !is_grad_enabled();  // plain backward: one kernel; create_graph: composable ops
-  auto fused_grad = [&](Binary rule, const Tensor<T>& arg) { grads[0] = binary_raw(rule, g, arg, n.name); };
+  auto fused_grad = [&](Binary rule, const Tensor<T>& arg) {
+    // over g when it may be (silu's and tanh-GELU's rules use their output as scratch: never in place)
+    if (rule != Binary::silu_grad && rule != Binary::gelu_tanh_grad && arg.shape() == g.shape() && overwritable(g)) {
+      kernels::binary(rule, g.data(), arg.data(), g.data(), g.numel());
+      grads[0] = g;
+    } else {
+      grads[0] = binary_raw(rule, g, arg, n.name);
+    }
+  };
   switch (op) {
     case Unary::neg: grads[0] = neg(g); break;
     case Unary::exp: grads[0] = mul(g, n.output_tensor()); break;
@@ -236,7 +252,14 @@ void unary_scalar_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::T
     case UnaryScalar::leaky_relu: {
       // slope where x <= 0, 1 where x > 0: step(x) (1 - s) + s; with s >= 0, y > 0 exactly where x > 0, and the
       // rule reads y so that x can be freed
-      Tensor<T> factor = unary_raw(Unary::step, s >= T(0) ? n.output_tensor() : x);
+      const Tensor<T> ref = s >= T(0) ? n.output_tensor() : x;
+      if (!is_grad_enabled()) {  // plain backward: one pass, over g when it may be
+        const Tensor<T> out = overwritable(g) ? g : Tensor<T>::empty(g.shape());
+        kernels::leaky_relu_grad(g.data(), ref.data(), s, out.data(), g.numel());
+        grads[0] = out;
+        break;
+      }
+      Tensor<T> factor = unary_raw(Unary::step, ref);
       kernels::unary_scalar(UnaryScalar::mul, factor.data(), T(1) - s, factor.data(), factor.numel());
       kernels::unary_scalar(UnaryScalar::add, factor.data(), s, factor.data(), factor.numel());
       grads[0] = mul(g, factor);
