@@ -117,6 +117,46 @@ void attention_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::Tens
     if (n.needs_grad(i)) grads[i] = d[i];
 }
 
+// The ops whose q, k and v are one tensor qkv, at offsets 0, part and 2·part in the layout of `geo` (stacked or packed).
+// Forward: the fused kernel into out; the row log-sum-exp (for the backward) when `record`, else undefined.
+template <class T>
+Tensor<T> qkv_attention_forward(const kernels::AttentionGeometry& geo, const Tensor<T>& qkv, index_t part, Tensor<T>& out, bool record) {
+  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
+  if (out.numel() > 0) {
+    const index_t slots = kernels::attention_slots(geo, num_threads());
+    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
+    const T* x = qkv.data();
+    kernels::attention_forward(geo, x, x + part, x + 2 * part, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
+                               workspace.data());
+  }
+  return lse;
+}
+// What every fused attention node holds (node may be null: nothing recorded): ints[0] = causal, reals[0] = scale,
+// saved = {lse}, and the output, which the fused backward reads.
+template <class T>
+autograd::Node<T>* describe_attention_node(autograd::Node<T>* node, bool causal, double scale, const Tensor<T>& lse) {
+  if (node) {
+    node->ints[0] = causal;
+    node->reals[0] = scale;
+    node->saved.push_back(lse);
+    node->reads_output = true;
+  }
+  return node;
+}
+// The fused backward: the gradient of qkv, in qkv's shape and layout.
+template <class T>
+Tensor<T> qkv_attention_backward(const kernels::AttentionGeometry& geo, autograd::Node<T>& n, index_t part, const Tensor<T>& g) {
+  const Tensor<T>& qkv = n.inputs[0];
+  const index_t slots = kernels::attention_slots(geo, num_threads());
+  auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
+  auto d = Tensor<T>::empty(qkv.shape());
+  const Tensor<T> out = n.output_tensor();
+  const T* x = qkv.data();
+  kernels::attention_backward(geo, x, x + part, x + 2 * part, out.data(), n.saved[0].data(), g.data(), d.data(), d.data() + part,
+                              d.data() + 2 * part, slots, workspace.data());
+  return d;
+}
+
 // The stacked form: one input qkv [3, ..., T, D] holding q, k and v, one gradient of the same shape.
 template <class T>
 void attention_stacked_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
@@ -124,16 +164,7 @@ void attention_stacked_backward(autograd::Node<T>& n, const Tensor<T>& g, autogr
   const bool causal = n.ints[0] != 0;
   const double scale = n.reals[0];
   if (!is_grad_enabled()) {
-    const index_t part = qkv.numel() / 3;
-    const kernels::AttentionGeometry geo = attention_geometry_stacked(qkv.shape(), causal, scale);
-    const index_t slots = kernels::attention_slots(geo, num_threads());
-    auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
-    auto d = Tensor<T>::empty(qkv.shape());
-    const Tensor<T> out = n.output_tensor();
-    const T* x = qkv.data();
-    kernels::attention_backward(geo, x, x + part, x + 2 * part, out.data(), n.saved[0].data(), g.data(), d.data(),
-                                d.data() + part, d.data() + 2 * part, slots, workspace.data());
-    grads[0] = d;
+    grads[0] = qkv_attention_backward(attention_geometry_stacked(qkv.shape(), causal, scale), n, qkv.numel() / 3, g);
     return;
   }
   const auto d = composed_attention_grads(select(qkv, 0, 0), select(qkv, 0, 1), select(qkv, 0, 2), g, causal, scale, {true, true, true});
@@ -148,16 +179,7 @@ void packed_attention_backward(autograd::Node<T>& n, const Tensor<T>& g, autogra
   const index_t H = n.ints[1], B = qkv.size(0), T_len = qkv.size(1), Dh = qkv.size(2) / (3 * H);
   const double scale = n.reals[0];
   if (!is_grad_enabled()) {
-    const kernels::AttentionGeometry geo = attention_geometry_packed(qkv.shape(), H, causal, scale);
-    const index_t slots = kernels::attention_slots(geo, num_threads());
-    auto workspace = Tensor<T>::empty({slots * geo.backward_workspace()});
-    auto d = Tensor<T>::empty(qkv.shape());
-    const Tensor<T> out = n.output_tensor();
-    const T* x = qkv.data();
-    const index_t E = H * Dh;
-    kernels::attention_backward(geo, x, x + E, x + 2 * E, out.data(), n.saved[0].data(), g.data(), d.data(), d.data() + E, d.data() + 2 * E,
-                                slots, workspace.data());
-    grads[0] = d;
+    grads[0] = qkv_attention_backward(attention_geometry_packed(qkv.shape(), H, causal, scale), n, H * Dh, g);
     return;
   }
   // create_graph: the composed rule on [B, H, T, D] views of q, k, v and of g, its gradients packed back
@@ -208,12 +230,8 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
     kernels::attention_forward(geo, q.data(), k.data(), v.data(), out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
                                workspace.data());
   }
-  if (auto* node = autograd::make_node(out, "scaled_dot_product_attention", &ops_detail::attention_backward<T>, {q, k, v})) {
-    node->ints[0] = causal;
-    node->reals[0] = sc;
-    node->saved.push_back(lse);
-    node->reads_output = true;  // the fused backward reads the output
-  }
+  ops_detail::describe_attention_node(autograd::make_node(out, "scaled_dot_product_attention", &ops_detail::attention_backward<T>, {q, k, v}),
+                                     causal, sc, lse);
   return out;
 }
 
@@ -235,23 +253,10 @@ Tensor<T> scaled_dot_product_attention_stacked(const Tensor<T>& qkv, bool causal
   Shape os;
   for (int d = 1; d < r; ++d) os.push_back(qkv.shape()[d]);
   auto out = Tensor<T>::empty(os);
-  const bool record = is_grad_enabled() && qkv.requires_grad();
-  const index_t part = qkv.numel() / 3;
-  const kernels::AttentionGeometry geo = ops_detail::attention_geometry_stacked(qkv.shape(), causal, sc);
-  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
-  if (out.numel() > 0) {
-    const index_t slots = kernels::attention_slots(geo, num_threads());
-    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
-    const T* x = qkv.data();
-    kernels::attention_forward(geo, x, x + part, x + 2 * part, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots,
-                               workspace.data());
-  }
-  if (auto* node = autograd::make_node(out, "scaled_dot_product_attention_stacked", &ops_detail::attention_stacked_backward<T>, {qkv})) {
-    node->ints[0] = causal;
-    node->reals[0] = sc;
-    node->saved.push_back(lse);
-    node->reads_output = true;  // the fused backward reads the output
-  }
+  const Tensor<T> lse = ops_detail::qkv_attention_forward(ops_detail::attention_geometry_stacked(qkv.shape(), causal, sc), qkv,
+                                                          qkv.numel() / 3, out, is_grad_enabled() && qkv.requires_grad());
+  ops_detail::describe_attention_node(
+      autograd::make_node(out, "scaled_dot_product_attention_stacked", &ops_detail::attention_stacked_backward<T>, {qkv}), causal, sc, lse);
   return out;
 }
 
@@ -270,22 +275,11 @@ Tensor<T> packed_self_attention(const Tensor<T>& qkv, index_t heads, bool causal
   LATENT_CHECK(std::isfinite(sc), ValueError, "packed_self_attention: scale = " + std::to_string(sc) + " is not finite");
 
   auto out = Tensor<T>::empty({qkv.size(0), qkv.size(1), E});
-  const bool record = is_grad_enabled() && qkv.requires_grad();
-  const kernels::AttentionGeometry geo = ops_detail::attention_geometry_packed(qkv.shape(), heads, causal, sc);
-  Tensor<T> lse = record ? Tensor<T>::empty({geo.heads * geo.Tq}) : Tensor<T>();
-  if (out.numel() > 0) {
-    const index_t slots = kernels::attention_slots(geo, num_threads());
-    auto workspace = Tensor<T>::empty({slots * geo.forward_workspace()});
-    const T* x = qkv.data();
-    kernels::attention_forward(geo, x, x + E, x + 2 * E, out.data(), record ? lse.data() : static_cast<T*>(nullptr), slots, workspace.data());
-  }
-  if (auto* node = autograd::make_node(out, "packed_self_attention", &ops_detail::packed_attention_backward<T>, {qkv})) {
-    node->ints[0] = causal;
+  const Tensor<T> lse = ops_detail::qkv_attention_forward(ops_detail::attention_geometry_packed(qkv.shape(), heads, causal, sc), qkv, E,
+                                                          out, is_grad_enabled() && qkv.requires_grad());
+  if (auto* node = ops_detail::describe_attention_node(
+          autograd::make_node(out, "packed_self_attention", &ops_detail::packed_attention_backward<T>, {qkv}), causal, sc, lse))
     node->ints[1] = heads;
-    node->reals[0] = sc;
-    node->saved.push_back(lse);
-    node->reads_output = true;  // the fused backward reads the output
-  }
   return out;
 }
 

@@ -157,16 +157,13 @@ void activation_linear_backward(autograd::Node<T>& n, const Tensor<T>& g, autogr
   const auto act = static_cast<kernels::Unary>(n.ints[0]);
   if (n.needs_grad(1)) grads[1] = mm(g, unary_op(act, h, n.name), true, false, false);  // an op: create_graph reaches h
   if (n.inputs.size() > 2 && n.needs_grad(2)) grads[2] = sum(reshape(g, Shape{h.shape().prod(0, h.rank() - 1), w.shape()[0]}), 0);
-  if (n.needs_grad(0) && !is_grad_enabled()) {  // dL/da = g W, turned into dL/dh by the fused rule
-    Tensor<T> d = mm(g, w, false, false, false);
-    if (act == kernels::Unary::gelu) kernels::binary(kernels::Binary::gelu_grad, d.data(), h.data(), d.data(), d.numel());  // in place
-    else d = binary_raw(kernels::Binary::gelu_tanh_grad, d, h, n.name);  // this rule reuses its output: not in place
-    grads[0] = d;
-  } else if (n.needs_grad(0)) {  // create_graph: the activation's own rule, written with ops, applied to g W
+  if (n.needs_grad(0)) {
+    // the activation's own rule applied to dL/da = g W: its fused kernel (in place over g W, which nothing else
+    // holds, where the rule allows it), or its ops under create_graph
     autograd::Node<T> activation;
     activation.name = n.name;
     activation.inputs.push_back(h);
-    activation.ints[0] = n.ints[0];
+    activation.ints[0] = static_cast<index_t>(act);
     const Tensor<T> da = mm(g, w, false, false, false);
     autograd::TensorList<T> dh;
     dh.resize(1);
