@@ -1,8 +1,12 @@
 // conv2d, conv_transpose2d, avg_pool2d, max_pool2d, upsample_nearest2d, upsample_bilinear2d. Oracles: PyTorch values
 // (forward and gradients, embedded below from tests/ops/conv_reference.py), central differences for first and second
 // order (gradcheck), the adjoint identities between the three convolution primitives, and exact error texts.
+// batch_norm_relu_conv2d and batch_norm_relu_conv_transpose2d: gradcheck, gradgradcheck, and bit-for-bit equality
+// with their composition (values, gradients, running statistics).
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
+
+#include "ops_test_util.hpp"
 
 #include <cmath>
 #include <type_traits>
@@ -889,4 +893,122 @@ TEST_CASE("pooling and upsampling reject bad kernels, strides, paddings, scales 
   CHECK_THROWS_WITH(upsample_bilinear2d(x, {0, 4}), "[latent.value] upsample_bilinear2d: output size (0,4) must be positive");
   CHECK_THROWS_WITH(upsample_bilinear2d(zeros<float>({1, 1, 0, 3}), {2, 2}),
                     "[latent.shape] upsample_bilinear2d: input [1,1,0,3] has an empty spatial dimension");
+}
+
+// ---- batch_norm_relu_conv2d / batch_norm_relu_conv_transpose2d ------------------------------------------------------
+namespace {
+using latent_test::uniform;
+
+/// The fused op or its composition, with batch statistics (no running statistics: gradcheck calls f many times).
+template <Scalar T>
+Tensor<T> bn_relu_conv(bool fused, bool transposed, const Tensor<T>& x, const BatchNormArgs<T>& bn, const Shape& image, const Tensor<T>& w,
+                       const Tensor<T>& b) {
+  if (fused)
+    return transposed ? batch_norm_relu_conv_transpose2d(x, bn, image, w, b, {2, 2}, {1, 1}, {1, 0})
+                      : batch_norm_relu_conv2d(x, bn, image, w, b, {2, 1}, {1, 0});
+  const Tensor<T> y = reshape(relu(batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.training, bn.momentum, bn.eps)), image);
+  return transposed ? conv_transpose2d(y, w, b, {2, 2}, {1, 1}, {1, 0}) : conv2d(y, w, b, {2, 1}, {1, 0});
+}
+}  // namespace
+
+TEST_CASE("batch_norm_relu_conv2d and _conv_transpose2d have correct first- and second-order gradients", "[ops][conv][norm][gradcheck]") {
+  const Tensor<double> none;
+  const auto bw = uniform({3}, 140, 0.5, 1.5), bb = uniform({3}, 141), cb = uniform({2}, 142);
+  for (const bool transposed : {false, true}) {
+    INFO((transposed ? "conv_transpose2d" : "conv2d"));
+    const auto w = transposed ? uniform({3, 2, 3, 2}, 143) : uniform({2, 3, 3, 2}, 143);
+    const auto x = mul_scalar(uniform({2, 3, 4, 3}, 144), 2.0);
+    const Shape image = x.shape();
+    auto f = [&](bool has_bw, bool has_bb, bool has_cb) {
+      return [=](const Inputs& v) {
+        std::size_t i = 1;
+        BatchNormArgs<double> bn;
+        if (has_bw) bn.weight = v[i++];
+        if (has_bb) bn.bias = v[i++];
+        const auto& cw = v[i++];
+        return bn_relu_conv(true, transposed, v[0], bn, image, cw, has_cb ? v[i] : Tensor<double>());
+      };
+    };
+    require_gradcheck(f(true, true, true), {x, bw, bb, w, cb});
+    require_gradcheck(f(false, false, false), {x, w});
+    require_gradcheck(f(true, false, true), {x, bw, w, cb});
+    require_gradgradcheck(f(true, true, true), {x, bw, bb, w, cb});
+    // only the convolution's parameters differentiated (no node for the batch norm in the backward)
+    require_gradcheck([&](const Inputs& v) { return bn_relu_conv(true, transposed, x, BatchNormArgs<double>{none, none, bw, bb}, image, v[0], v[1]); },
+                      {w, cb});
+  }
+  // BatchNorm1d's input [N, C·H·W] seen as an image by the convolution (a DCGAN generator's first block)
+  const auto x1 = mul_scalar(uniform({3, 12}, 145), 2.0);
+  require_gradgradcheck(
+      [](const Inputs& v) { return batch_norm_relu_conv_transpose2d(v[0], BatchNormArgs<double>{{}, {}, v[1], v[2]}, Shape{3, 3, 2, 2}, v[3], {}, {2, 2}, {1, 1}); },
+      {x1, uniform({12}, 146, 0.5, 1.5), uniform({12}, 147), uniform({3, 2, 4, 4}, 148)});
+}
+
+TEMPLATE_TEST_CASE("batch_norm_relu_conv ops equal their composition exactly and keep the batch norm's input only", "[ops][conv][norm]", float, double) {
+  using T = TestType;
+  for (const bool transposed : {false, true}) {
+    INFO((transposed ? "conv_transpose2d" : "conv2d"));
+    Rng rng(9);
+    const auto x0 = randn<T>({8, 16, 24, 24}, rng), bw0 = rand<T>({16}, rng, T(0.5), T(1.5)), bb0 = randn<T>({16}, rng);
+    const auto w0 = transposed ? randn<T>({16, 8, 3, 2}, rng) : randn<T>({8, 16, 3, 2}, rng), cb0 = randn<T>({8}, rng);
+    std::vector<std::vector<T>> results[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      auto x = x0.clone_detached().set_requires_grad(), bw = bw0.clone_detached().set_requires_grad(), bb = bb0.clone_detached().set_requires_grad();
+      auto w = w0.clone_detached().set_requires_grad(), cb = cb0.clone_detached().set_requires_grad();
+      BatchNormArgs<T> bn{zeros<T>({16}), ones<T>({16}), bw, bb, true, 0.1, 1e-5};
+      const auto before = memory_stats().bytes_in_use;
+      const auto y = bn_relu_conv(fused != 0, transposed, x, bn, x.shape(), w, cb);
+      const auto kept = memory_stats().bytes_in_use - before - static_cast<std::size_t>(y.numel()) * sizeof(T);
+      // the composition also keeps the activations (as large as x) for the convolution's rule; the allocator may
+      // hand out up to 64 KiB more than a large request (x: 288 KiB in float)
+      if (fused) CHECK(kept < static_cast<std::size_t>(x.numel()) * sizeof(T) / 2);
+      else CHECK(kept > static_cast<std::size_t>(x.numel()) * sizeof(T));
+      sum(mul(y, cos(y))).backward();
+      results[fused] = {y.to_vector(), x.grad().to_vector(), bw.grad().to_vector(), bb.grad().to_vector(), w.grad().to_vector(),
+                        cb.grad().to_vector(), bn.running_mean.to_vector(), bn.running_var.to_vector()};
+    }
+    CHECK(results[1] == results[0]);  // the same kernels in the same order
+    CHECK(results[1][6] != std::vector<T>(16, T(0)));  // the running statistics were updated (once)
+  }
+}
+
+TEST_CASE("batch_norm_relu_conv ops in evaluation use the running statistics like the composition", "[ops][conv][norm]") {
+  Rng rng(10);
+  const auto x0 = randn<double>({4, 3, 5, 5}, rng), w0 = randn<double>({2, 3, 3, 3}, rng);
+  const auto rm = randn<double>({3}, rng), rv = rand<double>({3}, rng, 0.5, 2.0), bw = randn<double>({3}, rng), bb = randn<double>({3}, rng);
+  std::vector<double> results[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    auto x = x0.clone_detached().set_requires_grad();
+    const auto y = bn_relu_conv(fused != 0, false, x, BatchNormArgs<double>{rm, rv, bw, bb, false}, x.shape(), w0, Tensor<double>());
+    sum(mul(y, y)).backward();
+    results[fused] = y.to_vector();
+    const auto gx = x.grad().to_vector();
+    results[fused].insert(results[fused].end(), gx.begin(), gx.end());
+  }
+  CHECK(results[1] == results[0]);
+}
+
+TEST_CASE("batch_norm's plain backward over a shared incoming gradient leaves it intact", "[ops][norm]") {
+  // add's rule hands the same gradient to both sides: batch_norm must not write its result over it (tanh reads it).
+  Rng rng(11);
+  const auto x0 = randn<double>({6, 4, 3}, rng), v0 = randn<double>({6, 4, 3}, rng), c = randn<double>({6, 4, 3}, rng);
+  auto xs = x0.clone_detached().set_requires_grad(), vs = v0.clone_detached().set_requires_grad();
+  sum(mul(batch_norm<double>(xs, {}, {}, {}, {}, true), c)).backward();
+  sum(mul(tanh(vs), c)).backward();
+  for (const bool norm_first : {false, true}) {  // either rule may run first
+    INFO("batch_norm " << (norm_first ? "first" : "second"));
+    auto x = x0.clone_detached().set_requires_grad(), v = v0.clone_detached().set_requires_grad();
+    const auto y = batch_norm<double>(x, {}, {}, {}, {}, true), t = tanh(v);
+    sum(mul(norm_first ? add(y, t) : add(t, y), c)).backward();
+    CHECK(x.grad().to_vector() == xs.grad().to_vector());
+    CHECK(v.grad().to_vector() == vs.grad().to_vector());
+  }
+}
+
+TEST_CASE("batch_norm_relu_conv ops reject a convolution input shape that does not hold x", "[ops][conv][errors]") {
+  CHECK_THROWS_WITH(batch_norm_relu_conv2d(zeros<float>({2, 12}), BatchNormArgs<float>{}, Shape{2, 3, 2, 3}, zeros<float>({1, 3, 1, 1})),
+                    "[latent.shape] batch_norm_relu_conv2d: convolution input shape [2,3,2,3] must be [N, C, H, W] with the 24 elements of input "
+                    "[2,12] and its N");
+  CHECK_THROWS_WITH(batch_norm_relu_conv_transpose2d(zeros<float>({2, 3, 2, 2}), BatchNormArgs<float>{}, Shape{2, 3, 2, 2}, zeros<float>({4, 1, 1, 1})),
+                    "[latent.shape] conv_transpose2d: input [2,3,2,2] has 3 channels, weight [4,1,1,1] expects 4");
 }

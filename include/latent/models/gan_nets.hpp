@@ -134,8 +134,19 @@ class DCGANGenerator : public nn::Module<T> {
     const index_t b = z.size(0), s = config_.base();
     gan_nets_detail::check_labels(repr(), config_.num_classes, labels, b);
     const Tensor<T> in = label_emb_ ? cat<T>({z, (*label_emb_)(*labels)}, 1) : z;
-    const Tensor<T> h = reshape(relu(bn0(fc(in))), Shape{b, config_.g_features, s, s});
-    return tanh(deconv2(relu(bn1(deconv1(h)))));
+    // Each BatchNorm → ReLU → ConvTranspose2d block is one node that keeps the batch norm's input only (the
+    // activations are computed again in the backward): a GAN keeps G's graph through the whole D update.
+    const Tensor<T> h0 = fc(in);
+    const Tensor<T> h1 = block(h0, bn0, Shape{b, config_.g_features, s, s}, deconv1);
+    return tanh(block(h1, bn1, h1.shape(), deconv2));
+  }
+
+  /// deconv(reshape(relu(bn(x)), image)), fused (ops/conv.hpp).
+  template <class BatchNorm>
+  static Tensor<T> block(const Tensor<T>& x, BatchNorm& bn, const Shape& image, nn::ConvTranspose2d<T>& deconv) {
+    const auto& o = deconv.options();
+    return batch_norm_relu_conv_transpose2d(x, bn.functional_args(x), image, deconv.weight, deconv.bias, o.stride.pair(), o.padding.pair(),
+                                            o.output_padding.pair(), o.dilation.pair());
   }
 };
 
@@ -190,7 +201,11 @@ class DCGANDiscriminator : public nn::Module<T> {
   Tensor<T> features(const Tensor<T>& x) {
     gan_nets_detail::check_images(repr(), x, config_);
     const T slope = static_cast<T>(config_.negative_slope);
-    return flatten(leaky_relu(bn2(conv2(leaky_relu(conv1(x), slope))), slope), 1);
+    // One layer group per statement (see DCGANGenerator::run): conv1's output is freed once leaky_relu, which keeps
+    // its own output, has run, instead of at the end of the whole expression.
+    Tensor<T> h = leaky_relu(conv1(x), slope);
+    h = leaky_relu(bn2(conv2(h)), slope);
+    return flatten(h, 1);
   }
 
   Tensor<T> operator()(const Tensor<T>& x) { return run(x, nullptr); }

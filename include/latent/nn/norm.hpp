@@ -70,6 +70,13 @@ class BatchNormBase : public UnaryModule<T> {
   }
 
   Tensor<T> forward(const Tensor<T>& x) override {
+    const BatchNormArgs<T> a = functional_args(x);
+    return batch_norm(x, a.running_mean, a.running_var, a.weight, a.bias, a.training, a.momentum, a.eps);
+  }
+
+  /// What forward(x) passes to the functional batch_norm besides x, after checking x and counting the batch (in
+  /// training): for fused ops that take a batch norm's arguments (batch_norm_relu_conv2d, ...). Call once per batch.
+  BatchNormArgs<T> functional_args(const Tensor<T>& x) {
     const bool rank_ok = x.rank() >= MinRank && x.rank() <= MaxRank;
     LATENT_CHECK(
         rank_ok, ShapeError,
@@ -84,8 +91,7 @@ class BatchNormBase : public UnaryModule<T> {
       factor = options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(num_batches_tracked.data()[0]);
     }
     // As PyTorch: batch statistics in training or when no running statistics are tracked.
-    return batch_norm(x, running_mean, running_var, weight, bias, training || !options_.track_running_stats, factor,
-                      options_.eps);
+    return {running_mean, running_var, weight, bias, training || !options_.track_running_stats, factor, options_.eps};
   }
 
  private:

@@ -1,13 +1,18 @@
 // Convolution, pooling and upsampling: conv2d, conv_transpose2d, avg_pool2d, max_pool2d, upsample_nearest2d,
 // upsample_bilinear2d. Each op is linear in each input and its adjoint is an op here too, so the backward rules are
 // written with ops and gradients of gradients work (WGAN-GP and R1 penalties through convolutional critics).
+// batch_norm_relu_conv2d / batch_norm_relu_conv_transpose2d: a batch norm, a ReLU and the convolution after them as
+// one node that keeps the batch norm's input only.
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <string>
 
 #include "../kernels/conv.hpp"
+#include "activation.hpp"
+#include "norm.hpp"
 #include "shape_ops.hpp"
 
 namespace latent {
@@ -27,16 +32,17 @@ inline std::string pair_str(Pair p) {  // += only: g++ 12 -O3 warns falsely (-Ws
 }
 inline std::string hw_str(index_t h, index_t w) { return std::to_string(h) + "x" + std::to_string(w); }
 
-/// Column-matrix elements per block of images (at least one image per block): small enough that im2col's output is
-/// still in cache when the GEMM reads it, large enough for an efficient GEMM. Blocks go to threads when the
-/// convolution has at least conv_parallel_flops of work; below that one thread runs them (and Eigen may thread
-/// the GEMM). Variables so that tests can force every path.
+/// Elements of a block's column matrix and of its channel-major copy of the columns side, each (at least one image
+/// per block): small enough that im2col's output is still in cache when the GEMM reads it, large enough for an
+/// efficient GEMM. Blocks go to threads when the convolution has at least conv_parallel_flops of work; below that
+/// one thread runs them (and Eigen may thread the GEMM). Variables so that tests can force every path.
 inline index_t conv_block_elements = index_t{1} << 18;
 inline index_t conv_parallel_flops = index_t{1} << 20;
 
 inline kernels::ConvSplit conv_split(const kernels::ConvGeometry& g) {
   const index_t batch = std::max<index_t>(g.batch, 1);
-  const index_t per_image = std::max<index_t>(g.patch() * g.out_plane(), 1);
+  // Both per-block buffers count: the column matrix and the channel-major copy of the columns side.
+  const index_t per_image = std::max<index_t>(std::max(g.patch(), g.out_channels) * g.out_plane(), 1);
   kernels::ConvSplit s{std::clamp<index_t>(conv_block_elements / per_image, 1, batch), 1};
   const index_t threads = num_threads();
   if (threads > 1 && g.batch > 1 && 2 * g.batch * g.out_channels * g.patch() * g.out_plane() >= conv_parallel_flops) {
@@ -108,9 +114,10 @@ void conv2d_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorL
   const Tensor<T>& x = n.inputs[0];
   const Tensor<T>& w = n.inputs[1];
   const ConvArgs a = conv_args(n);
-  if (n.needs_grad(0)) grads[0] = conv2d_adjoint_op(g, w, Tensor<T>(), a, x.size(2), x.size(3));
+  // The weight's gradient first: its workspace is freed before the input's gradient (as large as x) is allocated.
   if (n.needs_grad(1)) grads[1] = conv2d_weight_op(x, g, a, w.size(2), w.size(3));
   if (n.inputs.size() > 2 && n.needs_grad(2)) grads[2] = sum(g, Dims{0, 2, 3});
+  if (n.needs_grad(0)) grads[0] = conv2d_adjoint_op(g, w, Tensor<T>(), a, x.size(2), x.size(3));
 }
 // x = adjoint(y, w) + b:  dy = conv(g, w),  dw = weight(g, y),  db = Σ_{n,h,w} g
 template <class T>
@@ -118,9 +125,9 @@ void conv2d_adjoint_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd:
   const Tensor<T>& y = n.inputs[0];
   const Tensor<T>& w = n.inputs[1];
   const ConvArgs a = conv_args(n);
-  if (n.needs_grad(0)) grads[0] = conv2d_op(g, w, Tensor<T>(), a, y.size(2), y.size(3));
-  if (n.needs_grad(1)) grads[1] = conv2d_weight_op(g, y, a, w.size(2), w.size(3));
+  if (n.needs_grad(1)) grads[1] = conv2d_weight_op(g, y, a, w.size(2), w.size(3));  // first, as in conv2d_backward
   if (n.inputs.size() > 2 && n.needs_grad(2)) grads[2] = sum(g, Dims{0, 2, 3});
+  if (n.needs_grad(0)) grads[0] = conv2d_op(g, w, Tensor<T>(), a, y.size(2), y.size(3));
 }
 // w = weight(x, y), bilinear: for an incoming h [K, C, kh, kw],  dx = adjoint(y, h),  dy = conv(x, h)
 template <class T>
@@ -422,6 +429,104 @@ Tensor<T> upsample_bilinear2d(const Tensor<T>& x, Pair out_size, bool align_corn
                "upsample_bilinear2d: output size " + ops_detail::pair_str(out_size) + " must be positive");
   LATENT_CHECK(x.size(2) > 0 && x.size(3) > 0, ShapeError, "upsample_bilinear2d: input " + x.shape().str() + " has an empty spatial dimension");
   return ops_detail::bilinear_op(x, out_size[0], out_size[1], align_corners);
+}
+
+// ---- a batch norm, a ReLU and a convolution as one node ----------------------------------------------------------
+
+namespace ops_detail {
+
+// out = conv(reshape(relu(batch_norm(x)), image)) or its conv_transpose2d. inputs {x, bn_w, bn_b, W, b} (undefined
+// when absent); ints = conv args, ints[6] = transposed; reals[0] = eps; shape = the convolution's input shape. The
+// node exists only for batch statistics, which the backward computes again from x: it records
+// relu(batch_norm(x)) (the same kernels, so the same values), takes the convolution's rule with that input, and
+// applies the ReLU's and the batch norm's own rules (fused kernels, or ops under create_graph) to the gradient.
+template <class T>
+void batch_norm_relu_conv_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
+  const Tensor<T>& x = n.inputs[0];
+  const Tensor<T>& w = n.inputs[3];
+  const ConvArgs a = conv_args(n);
+  const bool transposed = n.ints[6] != 0;
+  std::shared_ptr<autograd::Node<T>> act;  // the ReLU's node, which owns the batch norm's
+  autograd::TensorList<T> act_grads;
+  act_grads.resize(1);
+  {
+    Tensor<T> activated;
+    {
+      EnableGradGuard record(true);  // nodes for the two rules (none when x, bn_w and bn_b need no gradient)
+      // training = false without running statistics: batch statistics, without the forward's count check
+      activated = relu(batch_norm(x, Tensor<T>(), Tensor<T>(), n.inputs[1], n.inputs[2], false, 0.0, n.reals[0]));
+    }
+    const Tensor<T> image = reshape(activated, n.shape);  // recorded under create_graph only
+    // The weight's gradient first, as in conv2d_backward.
+    if (n.needs_grad(3))
+      grads[3] = transposed ? conv2d_weight_op(g, image, a, w.size(2), w.size(3)) : conv2d_weight_op(image, g, a, w.size(2), w.size(3));
+    if (n.inputs[4].defined() && n.needs_grad(4)) grads[4] = sum(g, Dims{0, 2, 3});
+    act = activated.grad_fn();
+    if (!act) return;
+    Tensor<T> g_act = reshape(transposed ? conv2d_op(g, w, Tensor<T>(), a, image.size(2), image.size(3))
+                                         : conv2d_adjoint_op(g, w, Tensor<T>(), a, image.size(2), image.size(3)),
+                              x.shape());
+    act->backward(*act, g_act, act_grads);  // reads `activated`; in place over g_act in a plain backward
+  }  // the activations are freed here, before the batch norm's rule allocates x's gradient (or works in place)
+  autograd::Node<T>* norm = act->inputs[0].grad_fn().get();
+  autograd::TensorList<T> norm_grads;
+  norm_grads.resize(norm->inputs.size());
+  norm->backward(*norm, act_grads[0], norm_grads);
+  std::size_t k = 0;  // the norm node's inputs: x, then bn_w and bn_b where defined
+  for (std::size_t i = 0; i < 3; ++i)
+    if (n.inputs[i].defined()) {
+      if (n.needs_grad(i)) grads[i] = norm_grads[k];
+      ++k;
+    }
+}
+
+template <Scalar T>
+Tensor<T> batch_norm_relu_conv_op(const char* name, const Tensor<T>& x, const BatchNormArgs<T>& bn, const Shape& image, const Tensor<T>& weight,
+                                  const Tensor<T>& bias, Pair stride, Pair padding, Pair output_padding, Pair dilation, bool transposed) {
+  LATENT_CHECK(image.rank() == 4 && x.rank() >= 2 && image.numel() == x.numel() && image[0] == x.size(0), ShapeError,
+               std::string(name) + ": convolution input shape " + image.str() + " must be [N, C, H, W] with the " +
+                   std::to_string(x.numel()) + " elements of input " + x.shape().str() + " and its N");
+  auto compose = [&] {
+    const Tensor<T> y = reshape(relu(batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.training, bn.momentum, bn.eps)), image);
+    return transposed ? conv_transpose2d(y, weight, bias, stride, padding, output_padding, dilation) : conv2d(y, weight, bias, stride, padding, dilation);
+  };
+  if (!bn.training && bn.running_mean.defined()) return compose();  // running statistics: nothing to recompute
+  Tensor<T> out;
+  {
+    NoGradGuard no_grad;  // the normalised and activated values live only as long as the convolution needs them
+    out = compose();
+  }
+  if (auto* node = autograd::make_node(out, name, &batch_norm_relu_conv_backward<T>, {x, bn.weight, bn.bias, weight, bias})) {
+    store_conv_args(*node, {stride, padding, dilation});
+    node->ints[6] = transposed;
+    node->reals[0] = bn.eps;
+    node->shape = image;
+  }
+  return out;
+}
+
+}  // namespace ops_detail
+
+/// conv2d(reshape(relu(batch_norm(x, bn...)), image), weight, bias, ...) as one graph node that keeps x but not the
+/// normalised or activated values, which the backward computes again (two passes over x, next to the convolution's
+/// products). A BatchNorm → ReLU → convolution block otherwise keeps both the batch norm's input and the
+/// convolution's input. `image` is the convolution's input shape, [N, C, H, W] with x's N and element count (x's
+/// shape when x is an image; BatchNorm1d's [N, C·H·W] otherwise). With running statistics in evaluation, the plain
+/// composition. Same values, running statistics and gradients (of any order) as the composition.
+template <Scalar T>
+Tensor<T> batch_norm_relu_conv2d(const Tensor<T>& x, const BatchNormArgs<T>& bn, const Shape& image, const Tensor<T>& weight,
+                                 const Tensor<T>& bias = {}, Pair stride = {1, 1}, Pair padding = {0, 0}, Pair dilation = {1, 1}) {
+  return ops_detail::batch_norm_relu_conv_op("batch_norm_relu_conv2d", x, bn, image, weight, bias, stride, padding, Pair{0, 0}, dilation, false);
+}
+
+/// conv_transpose2d(reshape(relu(batch_norm(x, bn...)), image), weight, bias, ...) as one graph node, as
+/// batch_norm_relu_conv2d (a DCGAN generator's blocks).
+template <Scalar T>
+Tensor<T> batch_norm_relu_conv_transpose2d(const Tensor<T>& x, const BatchNormArgs<T>& bn, const Shape& image, const Tensor<T>& weight,
+                                           const Tensor<T>& bias = {}, Pair stride = {1, 1}, Pair padding = {0, 0},
+                                           Pair output_padding = {0, 0}, Pair dilation = {1, 1}) {
+  return ops_detail::batch_norm_relu_conv_op("batch_norm_relu_conv_transpose2d", x, bn, image, weight, bias, stride, padding, output_padding,
+                                             dilation, true);
 }
 
 }  // namespace latent

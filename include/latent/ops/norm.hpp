@@ -280,7 +280,7 @@ void batch_norm_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::Ten
         k2[c] = -wr * rs[c] * rs[c] * sum_gx.data()[c] * inv;
         k3[c] = -wr * sum_g.data()[c] * inv - m[c] * k2[c];
       }
-      auto dx = Tensor<T>::empty(x.shape());
+      const Tensor<T> dx = overwritable(g) ? g : Tensor<T>::empty(x.shape());  // elementwise: may run over g
       kernels::channel_combine(g.data(), k1, x.data(), k2, k3, dx.data(), l);
       grads[0] = dx;
     }
@@ -301,6 +301,15 @@ void batch_norm_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::Ten
 }
 
 }  // namespace ops_detail
+
+/// The arguments of batch_norm but the input, for the ops that fuse a batch norm with what follows it
+/// (batch_norm_relu_conv2d, batch_norm_relu_conv_transpose2d in ops/conv.hpp) and nn::BatchNorm's functional_args.
+template <Scalar T>
+struct BatchNormArgs {
+  Tensor<T> running_mean, running_var, weight, bias;
+  bool training = true;
+  double momentum = 0.1, eps = 1e-5;
+};
 
 /// Batch normalisation of x [N, C] or [N, C, ...]. In training, normalises with the batch statistics
 /// and updates running_mean/running_var in place (momentum as in PyTorch, unbiased running variance);
