@@ -201,8 +201,8 @@ class DCGANDiscriminator : public nn::Module<T> {
   Tensor<T> features(const Tensor<T>& x) {
     gan_nets_detail::check_images(repr(), x, config_);
     const T slope = static_cast<T>(config_.negative_slope);
-    // One layer group per statement (see DCGANGenerator::run): conv1's output is freed once leaky_relu, which keeps
-    // its own output, has run, instead of at the end of the whole expression.
+    // One layer group per statement: a full expression keeps its temporaries until it ends, so conv1's output (which
+    // no node needs: leaky_relu keeps its own output) lived through the whole pass when the calls were nested.
     Tensor<T> h = leaky_relu(conv1(x), slope);
     h = leaky_relu(bn2(conv2(h)), slope);
     return flatten(h, 1);
