@@ -108,26 +108,32 @@ Tensor<T> conv2d_adjoint_op(const Tensor<T>& y, const Tensor<T>& w, const Tensor
 template <Scalar T>
 Tensor<T> conv2d_weight_op(const Tensor<T>& x, const Tensor<T>& y, const ConvArgs& a, index_t kernel_h, index_t kernel_w);
 
-// y = conv(x, w) + b:  dx = adjoint(g, w),  dw = weight(x, g),  db = Σ_{n,h,w} g
+// The gradients of out = conv(y, w) + b, or of out = adjoint(y, w) + b when transposed, for an incoming g:
+//   conv:     dy = adjoint(g, w),  dw = weight(y, g),  db = Σ_{n,h,w} g
+//   adjoint:  dy = conv(g, w),     dw = weight(g, y),  db = Σ_{n,h,w} g
+// The weight's gradient first: its workspace is freed before y's gradient (as large as y) is allocated.
+template <class T>
+void conv_rule(bool transposed, const Tensor<T>& y, const Tensor<T>& w, const Tensor<T>& g, const ConvArgs& a, bool need_y, bool need_w,
+               bool need_b, Tensor<T>& dy, Tensor<T>& dw, Tensor<T>& db) {
+  if (need_w) dw = transposed ? conv2d_weight_op(g, y, a, w.size(2), w.size(3)) : conv2d_weight_op(y, g, a, w.size(2), w.size(3));
+  if (need_b) db = sum(g, Dims{0, 2, 3});
+  if (need_y)
+    dy = transposed ? conv2d_op(g, w, Tensor<T>(), a, y.size(2), y.size(3)) : conv2d_adjoint_op(g, w, Tensor<T>(), a, y.size(2), y.size(3));
+}
+template <class T>
+void conv_node_backward(bool transposed, autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
+  const bool has_bias = n.inputs.size() > 2;
+  Tensor<T> unused;
+  conv_rule(transposed, n.inputs[0], n.inputs[1], g, conv_args(n), n.needs_grad(0), n.needs_grad(1), has_bias && n.needs_grad(2), grads[0],
+            grads[1], has_bias ? grads[2] : unused);
+}
 template <class T>
 void conv2d_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
-  const Tensor<T>& x = n.inputs[0];
-  const Tensor<T>& w = n.inputs[1];
-  const ConvArgs a = conv_args(n);
-  // The weight's gradient first: its workspace is freed before the input's gradient (as large as x) is allocated.
-  if (n.needs_grad(1)) grads[1] = conv2d_weight_op(x, g, a, w.size(2), w.size(3));
-  if (n.inputs.size() > 2 && n.needs_grad(2)) grads[2] = sum(g, Dims{0, 2, 3});
-  if (n.needs_grad(0)) grads[0] = conv2d_adjoint_op(g, w, Tensor<T>(), a, x.size(2), x.size(3));
+  conv_node_backward(false, n, g, grads);
 }
-// x = adjoint(y, w) + b:  dy = conv(g, w),  dw = weight(g, y),  db = Σ_{n,h,w} g
 template <class T>
 void conv2d_adjoint_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
-  const Tensor<T>& y = n.inputs[0];
-  const Tensor<T>& w = n.inputs[1];
-  const ConvArgs a = conv_args(n);
-  if (n.needs_grad(1)) grads[1] = conv2d_weight_op(g, y, a, w.size(2), w.size(3));  // first, as in conv2d_backward
-  if (n.inputs.size() > 2 && n.needs_grad(2)) grads[2] = sum(g, Dims{0, 2, 3});
-  if (n.needs_grad(0)) grads[0] = conv2d_op(g, w, Tensor<T>(), a, y.size(2), y.size(3));
+  conv_node_backward(true, n, g, grads);
 }
 // w = weight(x, y), bilinear: for an incoming h [K, C, kh, kw],  dx = adjoint(y, h),  dy = conv(x, h)
 template <class T>
@@ -444,7 +450,6 @@ template <class T>
 void batch_norm_relu_conv_backward(autograd::Node<T>& n, const Tensor<T>& g, autograd::TensorList<T>& grads) {
   const Tensor<T>& x = n.inputs[0];
   const Tensor<T>& w = n.inputs[3];
-  const ConvArgs a = conv_args(n);
   const bool transposed = n.ints[6] != 0;
   std::shared_ptr<autograd::Node<T>> act;  // the ReLU's node, which owns the batch norm's
   autograd::TensorList<T> act_grads;
@@ -457,27 +462,16 @@ void batch_norm_relu_conv_backward(autograd::Node<T>& n, const Tensor<T>& g, aut
       activated = relu(batch_norm(x, Tensor<T>(), Tensor<T>(), n.inputs[1], n.inputs[2], false, 0.0, n.reals[0]));
     }
     const Tensor<T> image = reshape(activated, n.shape);  // recorded under create_graph only
-    // The weight's gradient first, as in conv2d_backward.
-    if (n.needs_grad(3))
-      grads[3] = transposed ? conv2d_weight_op(g, image, a, w.size(2), w.size(3)) : conv2d_weight_op(image, g, a, w.size(2), w.size(3));
-    if (n.inputs[4].defined() && n.needs_grad(4)) grads[4] = sum(g, Dims{0, 2, 3});
     act = activated.grad_fn();
+    Tensor<T> g_image;
+    conv_rule(transposed, image, w, g, conv_args(n), act != nullptr, n.needs_grad(3), n.inputs[4].defined() && n.needs_grad(4), g_image,
+              grads[3], grads[4]);
     if (!act) return;
-    Tensor<T> g_act = reshape(transposed ? conv2d_op(g, w, Tensor<T>(), a, image.size(2), image.size(3))
-                                         : conv2d_adjoint_op(g, w, Tensor<T>(), a, image.size(2), image.size(3)),
-                              x.shape());
-    act->backward(*act, g_act, act_grads);  // reads `activated`; in place over g_act in a plain backward
+    Tensor<T> g_act = reshape(g_image, x.shape());
+    g_image = Tensor<T>();  // g_act alone refers to it: the ReLU's rule may run over it
+    act->backward(*act, g_act, act_grads);  // reads `activated`
   }  // the activations are freed here, before the batch norm's rule allocates x's gradient (or works in place)
-  autograd::Node<T>* norm = act->inputs[0].grad_fn().get();
-  autograd::TensorList<T> norm_grads;
-  norm_grads.resize(norm->inputs.size());
-  norm->backward(*norm, act_grads[0], norm_grads);
-  std::size_t k = 0;  // the norm node's inputs: x, then bn_w and bn_b where defined
-  for (std::size_t i = 0; i < 3; ++i)
-    if (n.inputs[i].defined()) {
-      if (n.needs_grad(i)) grads[i] = norm_grads[k];
-      ++k;
-    }
+  apply_norm_rule(*act->inputs[0].grad_fn(), act_grads[0], n, grads);  // the batch norm's node
 }
 
 template <Scalar T>

@@ -179,6 +179,22 @@ Tensor<T> layer_norm(const Tensor<T>& x, int normalized_dims, const Tensor<T>& w
 }
 
 namespace ops_detail {
+/// For a fused node n whose inputs 0, 1, 2 are a norm's x, weight and bias (undefined when absent) and whose backward
+/// recorded that norm again as `norm` (inputs: x, then the weight and bias that are defined): applies norm's own
+/// rule to g and hands the results to n's gradients.
+template <class T>
+void apply_norm_rule(autograd::Node<T>& norm, const Tensor<T>& g, const autograd::Node<T>& n, autograd::TensorList<T>& grads) {
+  autograd::TensorList<T> norm_grads;
+  norm_grads.resize(norm.inputs.size());
+  norm.backward(norm, g, norm_grads);
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < 3; ++i)
+    if (n.inputs[i].defined()) {
+      if (n.needs_grad(i)) grads[i] = norm_grads[k];
+      ++k;
+    }
+}
+
 // y = linear(layer_norm(x, ln_w, ln_b), W, b) over x's last dimension. inputs {x, ln_w, ln_b, W, b} (undefined when
 // absent), reals[0] = eps. The backward normalises x again as a recorded layer_norm, so that the layer norm's own rule
 // (fused kernel, or ops under create_graph) gives x's, ln_w's and ln_b's gradients from g W:
@@ -195,16 +211,7 @@ void layer_norm_linear_backward(autograd::Node<T>& n, const Tensor<T>& g, autogr
   autograd::Node<T>* norm = normalized.grad_fn().get();
   if (n.needs_grad(3)) grads[3] = mm(g, normalized, true, false, false);  // recorded under create_graph only
   if (n.needs_grad(4)) grads[4] = sum(reshape(g, Shape{x.shape().prod(0, x.rank() - 1), w.shape()[0]}), 0);
-  if (!norm) return;
-  autograd::TensorList<T> ln_grads;
-  ln_grads.resize(norm->inputs.size());
-  norm->backward(*norm, mm(g, w, false, false, false), ln_grads);
-  std::size_t k = 0;  // the norm node's inputs: x, then ln_w and ln_b where defined
-  for (std::size_t i = 0; i < 3; ++i)
-    if (n.inputs[i].defined()) {
-      if (n.needs_grad(i)) grads[i] = ln_grads[k];
-      ++k;
-    }
+  if (norm) apply_norm_rule(*norm, mm(g, w, false, false, false), n, grads);
 }
 }  // namespace ops_detail
 
