@@ -39,6 +39,48 @@ TEST_CASE("sum and mean over several dimensions and over everything have correct
   CHECK_GRADCHECK([](const Inputs& v) { return mean(v[0]); }, {x});
 }
 
+TEST_CASE("sum over adjacent dimensions (merged into one pass) matches its definition, with correct gradients",
+          "[ops][reduce][gradcheck]") {
+  // [N, C, H, W] over {0, 2, 3} (a bias gradient: H and W merged), {1, 2} (a middle run), {0, 1} and everything.
+  const auto x = uniform({2, 3, 4, 5}, 7);
+  const auto at = [&](index_t n, index_t c, index_t h, index_t w) { return x.data()[((n * 3 + c) * 4 + h) * 5 + w]; };
+  for (const Dims& dims : {Dims{0, 2, 3}, Dims{1, 2}, Dims{0, 1}, Dims{3, 2, 1, 0}})
+    for (bool keepdim : {false, true}) {
+      INFO("dims " << dims.str() << " keepdim " << keepdim);
+      const auto mask = [&](int d) {
+        for (int e : dims)
+          if (e == d) return true;
+        return false;
+      };
+      Shape kept, dropped;
+      for (int d = 0; d < 4; ++d) {
+        kept.push_back(mask(d) ? 1 : x.shape()[d]);
+        if (!mask(d)) dropped.push_back(x.shape()[d]);
+      }
+      const auto y = sum(x, dims, keepdim);
+      CHECK(y.shape() == (keepdim ? kept : dropped));
+      std::vector<double> expected(static_cast<std::size_t>(kept.numel()), 0.0);
+      for (index_t n = 0; n < 2; ++n)
+        for (index_t c = 0; c < 3; ++c)
+          for (index_t h = 0; h < 4; ++h)
+            for (index_t w = 0; w < 5; ++w) {
+              const index_t o = (((mask(0) ? 0 : n) * kept[1] + (mask(1) ? 0 : c)) * kept[2] + (mask(2) ? 0 : h)) * kept[3] + (mask(3) ? 0 : w);
+              expected[static_cast<std::size_t>(o)] += at(n, c, h, w);
+            }
+      for (std::size_t i = 0; i < expected.size(); ++i) CHECK(y.data()[i] == Approx(expected[i]).epsilon(1e-14));
+      CHECK_GRADCHECK([=](const Inputs& v) { return sum(v[0], dims, keepdim); }, {x});
+    }
+  // Rows of contiguous values (the last dimension), more rows than one block of the kernel, and mean alike.
+  const auto rows = uniform({300, 7}, 8);
+  const auto s = sum(rows, 1), m = mean(rows, -1);
+  for (index_t r = 0; r < 300; ++r) {
+    double total = 0;
+    for (index_t k = 0; k < 7; ++k) total += rows.data()[r * 7 + k];
+    CHECK(s.data()[r] == Approx(total).epsilon(1e-14));
+    CHECK(m.data()[r] == Approx(total / 7).epsilon(1e-14));
+  }
+}
+
 TEST_CASE("var has correct gradients (unbiased and biased, keepdim, all elements)", "[ops][reduce][gradcheck]") {
   const auto x = uniform({3, 4}, 4);
   for (int dim : {0, 1}) {

@@ -2,6 +2,7 @@
 // tensor): sum, mean, max, min, logsumexp, variance, argmax/argmin, and sum over rows of a matrix.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -36,6 +37,16 @@ void reduce(Reduce op, const T* x, T* y, index_t outer, index_t R, index_t inner
   };
   if (inner == 1 && outer == 1) {
     run(0);
+    return;
+  }
+  if (inner == 1 && (op == Reduce::sum || op == Reduce::mean)) {  // rows of R contiguous values, in blocks of rows
+    constexpr index_t rows = 256;
+    parallel_for(0, (outer + rows - 1) / rows, outer * R, [&](index_t b) {
+      const index_t o = b * rows, n = std::min(rows, outer - o);
+      ArrayMap<T> out(y + o, n);
+      out = ConstArray2Map<T>(x + o * R, n, R).rowwise().sum();
+      if (op == Reduce::mean) out /= static_cast<T>(R);
+    });
     return;
   }
   parallel_for(0, outer, outer * R * inner, run);

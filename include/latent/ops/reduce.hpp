@@ -74,18 +74,29 @@ Tensor<T> sum(const Tensor<T>& x, int dim, bool keepdim) {
   return ops_detail::reduce_dim(kernels::Reduce::sum, x, dim, keepdim, "sum");
 }
 
-/// Sum over several dimensions.
+/// Sum over several dimensions. Adjacent dimensions that are both summed (or both kept) are merged first, so that a
+/// bias gradient's sum over {0, 2, 3} of [N, C, H, W] is two passes over [N, C, H·W] rather than three, the first of
+/// them over rows of H·W elements instead of W.
 template <Scalar T>
 Tensor<T> sum(const Tensor<T>& x, const Dims& dims, bool keepdim) {
-  Shape out_shape;
   const auto reduce_dim = ops_detail::dim_mask(x.shape(), dims, "sum");
-  Tensor<T> y = x;
-  for (int d = x.rank() - 1; d >= 0; --d)
-    if (reduce_dim[static_cast<std::size_t>(d)]) y = sum(y, d, true);
-  if (keepdim) return y;
-  for (int d = 0; d < x.rank(); ++d)
-    if (!reduce_dim[static_cast<std::size_t>(d)]) out_shape.push_back(x.shape()[d]);
-  return reshape(y, out_shape);
+  Shape merged, keep_shape, drop_shape;
+  std::array<bool, Shape::max_rank> merged_reduced{};
+  for (int d = 0; d < x.rank(); ++d) {
+    const bool reduced = reduce_dim[static_cast<std::size_t>(d)];
+    keep_shape.push_back(reduced ? 1 : x.shape()[d]);
+    if (!reduced) drop_shape.push_back(x.shape()[d]);
+    if (d > 0 && reduced == reduce_dim[static_cast<std::size_t>(d - 1)]) {
+      merged[merged.rank() - 1] *= x.shape()[d];
+    } else {
+      merged_reduced[static_cast<std::size_t>(merged.rank())] = reduced;
+      merged.push_back(x.shape()[d]);
+    }
+  }
+  Tensor<T> y = merged.rank() == x.rank() ? x : reshape(x, merged);
+  for (int d = merged.rank() - 1; d >= 0; --d)
+    if (merged_reduced[static_cast<std::size_t>(d)]) y = sum(y, d, true);
+  return reshape(y, keepdim ? keep_shape : drop_shape);
 }
 
 /// Sum of all elements, a 0-dimensional tensor.
