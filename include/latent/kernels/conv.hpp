@@ -169,7 +169,12 @@ void im2col(const T* image, const ConvGeometry& g, index_t nb, T* col) {
   if constexpr (std::is_same_v<T, float>)
     if (conv_detail::RowPermutes::applies(g)) {
       const conv_detail::RowPermutes rows(g);
+      const index_t planes = nb * g.channels, ahead = 2;
       conv_detail::for_each_plane(g, nb, [&](index_t n, index_t c, index_t nc) {
+        if (nc + ahead < planes) {  // the image is cold (written a whole pass ago): fetch a later plane meanwhile
+          const char* next = reinterpret_cast<const char*>(image + (nc + ahead) * g.image_plane());
+          for (index_t b = 0; b < g.image_plane() * index_t(sizeof(float)); b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+        }
         rows.im2col(image + nc * g.image_plane(), g, ld, col + c * KK * ld + n * L);
       });
       return;

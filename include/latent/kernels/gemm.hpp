@@ -49,11 +49,19 @@ inline void blas_single_threaded() {
 #endif
 
 #if defined(__AVX512F__)
-/// From this many multiply-adds on, float products go to latent's AVX-512 kernel (kernels/sgemm_avx512.hpp: ~90% of
-/// the FMA peak from n = 128 on, where OpenBLAS 0.3.21 reaches 78-88%). Below it OpenBLAS is faster on operands that
-/// sit in L1/L2 (64x64x32: 110 against 97 GFLOP/s), and Eigen breaks even with ours near 40^3 (32^3: 69 against 66,
-/// 48^3: 77 against 81).
-inline constexpr index_t avx512_threshold = LATENT_HAVE_CBLAS ? index_t{1} << 20 : 48 * 48 * 48;
+/// From this many multiply-adds on, float products go to latent's AVX-512 kernel (kernels/sgemm_avx512.hpp). On this
+/// project's machine kind (AMD Zen 5) Debian's OpenBLAS 0.3.21 does not recognise the CPU and runs its AVX2 kernels
+/// unless OPENBLAS_CORETYPE is set, which users do not do: measured one call at a time, warm, one thread, ours /
+/// OpenBLAS in µs: 32^3 0.45 / 0.84, 64x64x32 1.45 / 3.03, W1's 128x400x20 products 11 / 22, 128x20x400 19 / 27,
+/// W4's 2x128x256 4.1 / 7.6 and 256x128x2 1.9 / 3.7; the one loss was 256x2x128 (two columns), 6.9 / 5.7. Even
+/// with OPENBLAS_CORETYPE=SkylakeX ours was ahead or within 8% on all of these. So only products too small for either
+/// kernel's packing to pay (blas_threshold) stay with OpenBLAS and Eigen. Without OpenBLAS, Eigen breaks even with
+/// ours near 40^3 (32^3: 69 against 66 GFLOP/s, 48^3: 77 against 81).
+#if LATENT_HAVE_CBLAS
+inline constexpr index_t avx512_threshold = blas_threshold;
+#else
+inline constexpr index_t avx512_threshold = 48 * 48 * 48;
+#endif
 #endif
 
 template <class T>
