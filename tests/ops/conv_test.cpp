@@ -709,8 +709,8 @@ TEST_CASE("conv2d, conv_transpose2d and the weight gradient are adjoint to each 
 }
 
 TEST_CASE("convolutions give the same result whatever the batch blocks and threads", "[ops][conv]") {
-  // The kernels build the column matrix for a block of images at a time (one GEMM per block) and deal blocks to
-  // threads, each summing its own part of the weight gradient. Blocks of 1, 2 (with a remainder) and the whole batch,
+  // The kernels build the column matrix for a block of images at a time (one GEMM per block) and give each thread a
+  // run of images, each summing its own part of the weight gradient. Blocks of 1, 2 (with a remainder) and the whole batch,
   // on 1 and 2 threads, must agree up to summation order.
   Rng rng(32);
   const Tensor<double> x = randn<double>({5, 3, 6, 6}, rng);
@@ -724,7 +724,12 @@ TEST_CASE("convolutions give the same result whatever the batch blocks and threa
     auto ws = w.detach().set_requires_grad();
     const Tensor<double> y = conv2d(xs, ws, b, {2, 2}, {1, 1});
     const auto grads = grad<double>({y}, {xs, ws}, {g});
-    return std::vector<Tensor<double>>{y, grads[0], grads[1], conv_transpose2d(g, w, bt, {2, 2}, {1, 1})};
+    // conv_transpose2d's backward takes both gradients from one im2col of the incoming gradient (x's shape here).
+    auto gs = g.detach().set_requires_grad();
+    auto wt = w.detach().set_requires_grad();
+    const Tensor<double> t = conv_transpose2d(gs, wt, bt, {2, 2}, {1, 1});
+    const auto t_grads = grad<double>({t}, {gs, wt}, {x});
+    return std::vector<Tensor<double>>{y, grads[0], grads[1], t, t_grads[0], t_grads[1]};
   };
   const index_t per_image = 3 * 16 * 9;  // rows × columns of one image's column matrix
   const auto reference = run(index_t{1} << 30, 1);

@@ -62,7 +62,8 @@
                                     const kernels::ConvSplit&, T*);                                                        \
   K void kernels::conv2d_adjoint<T>(const T*, const T*, const T*, T*, const kernels::ConvGeometry&,                        \
                                     const kernels::ConvSplit&, T*);                                                        \
-  K void kernels::conv2d_weight<T>(const T*, const T*, T*, const kernels::ConvGeometry&, const kernels::ConvSplit&, T*);  \
+  K void kernels::conv2d_weight<T>(const T*, const T*, T*, const kernels::ConvGeometry&, const kernels::ConvSplit&, T*,       \
+                                   const T*, T*);                                                                          \
   K void kernels::window_sum<T>(const T*, T*, const kernels::PoolGeometry&, T);                                            \
   K void kernels::window_spread<T>(const T*, T*, const kernels::PoolGeometry&, T);                                         \
   K void kernels::max_pool<T>(const T*, T*, std::int64_t*, const kernels::PoolGeometry&);                                  \

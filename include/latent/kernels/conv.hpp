@@ -289,22 +289,30 @@ inline index_t busy_slots(const ConvGeometry& g, const ConvSplit& s) {
 }
 }  // namespace conv_detail
 
+namespace conv_detail {
+/// The block's part of y = conv2d(image, w) + bias from its columns: Y[K, nb·L] = W · col, through buf (and then
+/// into y's batch-major layout) when the block has more than one image. bias [K] or null.
+template <class T>
+void columns_product(const T* w, const T* col, const T* bias, T* out, T* buf, const ConvGeometry& g, index_t nb) {
+  const index_t L = g.out_plane(), K = g.out_channels;
+  if (nb == 1) {  // [K, L] is already the tensor's layout
+    gemm(false, false, K, L, g.patch(), T(1), w, col, T(0), out);
+    if (bias) Array2Map<T>(out, K, L).colwise() += ConstArrayMap<T>(bias, K);
+  } else {
+    gemm(false, false, K, nb * L, g.patch(), T(1), w, col, T(0), buf);
+    to_batch_major(buf, bias, out, nb, K, L);
+  }
+}
+}  // namespace conv_detail
+
 /// y = conv2d(image, w) + bias:  Y[K, nb·L] = W[K, C·kh·kw] · col.   y [N, K, OH, OW]; bias [K] or null.
 template <class T>
 void conv2d_forward(const T* image, const T* w, const T* bias, T* y, const ConvGeometry& g, const ConvSplit& s, T* workspace) {
   const index_t L = g.out_plane(), K = g.out_channels, per_slot = conv_slot_workspace(g, s, false);
   conv_detail::for_each_block(g, s, [&](index_t slot, index_t n0, index_t nb, bool) {
     T* col = workspace + slot * per_slot;
-    T* buf = col + s.block * g.patch() * L;
     im2col(image + n0 * g.channels * g.image_plane(), g, nb, col);
-    T* out = y + n0 * K * L;
-    if (nb == 1) {  // [K, L] is already the tensor's layout
-      gemm(false, false, K, L, g.patch(), T(1), w, col, T(0), out);
-      if (bias) Array2Map<T>(out, K, L).colwise() += ConstArrayMap<T>(bias, K);
-    } else {
-      gemm(false, false, K, nb * L, g.patch(), T(1), w, col, T(0), buf);
-      conv_detail::to_batch_major(buf, bias, out, nb, K, L);
-    }
+    conv_detail::columns_product(w, col, bias, y + n0 * K * L, col + s.block * g.patch() * L, g, nb);
   });
 }
 
@@ -327,9 +335,11 @@ void conv2d_adjoint(const T* y, const T* w, const T* bias, T* image, const ConvG
 }
 
 /// dw[K, C·kh·kw] = Σ_n gy_n[K, L] · col_nᵀ, the gradient of <gy, conv2d(image, w)> in w. Each slot sums its blocks
-/// (slot 0 straight into dw, the others into their workspace), then the partial sums are added.
+/// (slot 0 straight into dw, the others into their workspace), then the partial sums are added. With w and y given,
+/// also y = conv2d(image, w) from the same columns (conv_transpose2d's backward needs both of its incoming gradient).
 template <class T>
-void conv2d_weight(const T* image, const T* gy, T* dw, const ConvGeometry& g, const ConvSplit& s, T* workspace) {
+void conv2d_weight(const T* image, const T* gy, T* dw, const ConvGeometry& g, const ConvSplit& s, T* workspace,
+                   const T* w = nullptr, T* y = nullptr) {
   const index_t L = g.out_plane(), K = g.out_channels, P = g.patch(), per_slot = conv_slot_workspace(g, s, true);
   MatrixMap<T> result(dw, K, P);
   result.setZero();
@@ -344,6 +354,7 @@ void conv2d_weight(const T* image, const T* gy, T* dw, const ConvGeometry& g, co
       in = buf;
     }
     gemm(false, true, K, P, nb * L, T(1), in, col, first && slot != 0 ? T(0) : T(1), partial);
+    if (y) conv_detail::columns_product(w, col, static_cast<const T*>(nullptr), y + n0 * K * L, buf, g, nb);
   });
   for (index_t slot = 1; slot < conv_detail::busy_slots(g, s); ++slot) {
     const T* partial = workspace + slot * per_slot + s.block * P * L + (s.block > 1 ? s.block * K * L : 0);
