@@ -269,9 +269,12 @@ namespace conv_detail {
 /// Calls fn(slot, first image, images, first block of the slot) for every block. Slot s takes the s-th of `slots`
 /// equal runs of images, in blocks, with its own workspace: equal runs rather than blocks dealt round-robin, so that
 /// two threads share W2's 64 images as 32 + 32 (blocks of 5: 5·7 - 3 each) rather than 35 + 30.
+/// Images per slot: the batch in `slots` equal runs (the last one shorter).
+inline index_t slot_images(const ConvGeometry& g, const ConvSplit& s) { return (g.batch + s.slots - 1) / s.slots; }
+
 template <class Fn>
 void for_each_block(const ConvGeometry& g, const ConvSplit& s, Fn&& fn) {
-  const index_t per_slot = (g.batch + s.slots - 1) / s.slots;
+  const index_t per_slot = slot_images(g, s);
   auto run_slot = [&](index_t slot) {
     const index_t end = std::min(g.batch, (slot + 1) * per_slot);
     for (index_t n0 = slot * per_slot; n0 < end; n0 += s.block) fn(slot, n0, std::min(s.block, end - n0), n0 == slot * per_slot);
@@ -284,12 +287,10 @@ void for_each_block(const ConvGeometry& g, const ConvSplit& s, Fn&& fn) {
 }
 /// Slots that get images (all but the last ones when the batch is small).
 inline index_t busy_slots(const ConvGeometry& g, const ConvSplit& s) {
-  const index_t per_slot = (g.batch + s.slots - 1) / s.slots;
+  const index_t per_slot = slot_images(g, s);
   return per_slot == 0 ? 0 : (g.batch + per_slot - 1) / per_slot;
 }
-}  // namespace conv_detail
 
-namespace conv_detail {
 /// The block's part of y = conv2d(image, w) + bias from its columns: Y[K, nb·L] = W · col, through buf (and then
 /// into y's batch-major layout) when the block has more than one image. bias [K] or null.
 template <class T>

@@ -111,22 +111,21 @@ Tensor<T> conv2d_weight_op(const Tensor<T>& x, const Tensor<T>& y, const ConvArg
 // The gradients of out = conv(y, w) + b, or of out = adjoint(y, w) + b when transposed, for an incoming g:
 //   conv:     dy = adjoint(g, w),  dw = weight(y, g),  db = Σ_{n,h,w} g
 //   adjoint:  dy = conv(g, w),     dw = weight(g, y),  db = Σ_{n,h,w} g
-// The weight's gradient first: its workspace is freed before y's gradient (as large as y) is allocated.
+// The weight's gradient before y's: its workspace is freed before y's gradient (as large as y) is allocated.
 // conv_transpose2d's two gradients both read the columns of g: without a graph to record they come from one im2col.
 template <class T>
 void conv_rule(bool transposed, const Tensor<T>& y, const Tensor<T>& w, const Tensor<T>& g, const ConvArgs& a, bool need_y, bool need_w,
                bool need_b, Tensor<T>& dy, Tensor<T>& dw, Tensor<T>& db) {
+  if (need_b) db = sum(g, Dims{0, 2, 3});
   if (transposed && need_y && need_w && !is_grad_enabled()) {
     dw = Tensor<T>::empty(w.shape());
     dy = Tensor<T>::empty(y.shape());
     const auto geometry = conv_geometry(g.shape(), y.shape(), w.size(2), w.size(3), a);
     ConvWorkspace<T> ws(geometry, true);
     kernels::conv2d_weight(g.data(), y.data(), dw.data(), geometry, ws.split, ws.buffer.data(), w.data(), dy.data());
-    if (need_b) db = sum(g, Dims{0, 2, 3});
     return;
   }
   if (need_w) dw = transposed ? conv2d_weight_op(g, y, a, w.size(2), w.size(3)) : conv2d_weight_op(y, g, a, w.size(2), w.size(3));
-  if (need_b) db = sum(g, Dims{0, 2, 3});
   if (need_y)
     dy = transposed ? conv2d_op(g, w, Tensor<T>(), a, y.size(2), y.size(3)) : conv2d_adjoint_op(g, w, Tensor<T>(), a, y.size(2), y.size(3));
 }
