@@ -7,6 +7,7 @@
 #include "ops_test_util.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -381,4 +382,72 @@ TEST_CASE("broadcast binary ops over large tensors (the threaded path) match ele
   auto bg = b.clone_detached().set_requires_grad();
   sum(sub(a, bg)).backward();
   CHECK(bg.grad().to_vector() == std::vector<double>(7, -60000.0));
+}
+
+TEMPLATE_TEST_CASE("element-wise kernels split over threads give the single-thread results bit for bit",
+                   "[ops][elementwise]", float, double) {
+  using T = TestType;
+  using kernels::Binary, kernels::Unary, kernels::UnaryScalar;
+  const int saved = num_threads();
+  // A transcendental op splits from 64k elements, a simple one from 1M (kernels::detail::elementwise_split_work):
+  // an odd length above both, so that the last run is short and ends inside a vector.
+  const index_t n = kernels::detail::elementwise_split_work + 12345;
+  Rng rng(17);
+  const auto a = latent::rand<T>({n}, rng, T(0.05), T(0.95)), b = latent::rand<T>({n}, rng, T(0.05), T(0.95));
+  const auto same = [](const std::vector<T>& x, const std::vector<T>& y) {
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (!(x[i] == y[i] || (std::isnan(x[i]) && std::isnan(y[i])))) return false;
+    return true;
+  };
+  // One kernel call on `threads` threads into an output `shift` elements past a 64-byte boundary: the runs start at
+  // aligned addresses, and Eigen computes unaligned ends with scalar code (std::exp, not its vectorized exp).
+  const auto with_threads = [&](int threads, index_t shift, auto&& kernel) {
+    set_num_threads(threads);
+    std::vector<T> buffer(static_cast<std::size_t>(n + 16));
+    T* y = buffer.data();
+    while (reinterpret_cast<std::uintptr_t>(y) % 64 != 0) ++y;
+    kernel(y + shift);
+    return std::vector<T>(y + shift, y + shift + n);
+  };
+  const auto agree = [&](auto&& kernel) {
+    for (const index_t shift : {index_t{0}, index_t{3}})
+      if (!same(with_threads(1, shift, kernel), with_threads(2, shift, kernel))) return false;
+    return true;
+  };
+  for (int op = 0; op <= int(Unary::step); ++op) {
+    INFO("unary op " << op);
+    CHECK(agree([&](T* y) { kernels::unary(Unary(op), a.data(), y, n); }));
+  }
+  for (int op = 0; op <= int(Binary::bce_grad); ++op) {
+    INFO("binary op " << op);
+    CHECK(agree([&](T* y) { kernels::binary(Binary(op), a.data(), b.data(), y, n); }));
+  }
+  for (const auto& [op, s] : {std::pair{UnaryScalar::pow, T(1.7)}, std::pair{UnaryScalar::rpow, T(2.5)},
+                              std::pair{UnaryScalar::mul, T(3)}}) {
+    INFO("scalar op " << int(op));
+    CHECK(agree([&](T* y) { kernels::unary_scalar(op, a.data(), s, y, n); }));
+  }
+#if LATENT_HAS_OPENMP
+  // The split itself: two runs covering [0, n) once, the second starting at an aligned address; none for a
+  // transcendental op just below its threshold.
+  set_num_threads(2);
+  std::vector<T> out(static_cast<std::size_t>(n));
+  std::vector<std::pair<index_t, index_t>> runs(2, {-1, -1});
+  kernels::detail::for_each_run(out.data(), n, kernels::detail::simple_cost, [&](index_t begin, index_t count) {
+    runs[static_cast<std::size_t>(begin == 0 ? 0 : 1)] = {begin, count};
+  });
+  CHECK(runs[0].first == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(out.data() + runs[1].first) % 64 == 0);
+  CHECK(runs[0].second == runs[1].first);
+  CHECK(runs[1].first + runs[1].second == n);
+  CHECK(std::abs(runs[0].second - runs[1].second) <= 4 * 64 / index_t{sizeof(T)});  // equal up to the alignment
+  const index_t below = kernels::detail::elementwise_split_work / kernels::detail::transcendental_cost - 1;
+  int calls = 0;
+  kernels::detail::for_each_run(out.data(), below, kernels::detail::transcendental_cost, [&](index_t, index_t count) {
+    ++calls;
+    CHECK(count == below);
+  });
+  CHECK(calls == 1);
+#endif
+  set_num_threads(saved);
 }

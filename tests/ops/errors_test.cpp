@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 #include <latent/latent.hpp>
 
+#include <cmath>
+#include <limits>
+#include <string>
 #include <vector>
 
 using namespace latent;
@@ -160,6 +163,19 @@ TEST_CASE("losses reject mismatched shapes and bad targets", "[ops][errors]") {
                       "binary_cross_entropy_with_logits for logits)");
   REQUIRE_THROWS_WITH(binary_cross_entropy(z({2}), z({3})),
                       "[latent.shape] binary_cross_entropy: input [2] and target [3] differ");
+  {  // NaN, and values just outside [0, 1], anywhere in a float tensor long enough for the vectorized check
+    for (const index_t at : {index_t{0}, index_t{37}, index_t{99}}) {
+      for (const float bad : {std::numeric_limits<float>::quiet_NaN(), -1e-7f, 1.0000001f}) {
+        auto p = full<float>({100}, 0.5f);
+        p.data()[at] = bad;
+        const std::string value = std::isnan(bad) ? "nan" : std::to_string(bad);
+        REQUIRE_THROWS_WITH(binary_cross_entropy(p, full<float>({100}, 1.0f)),
+                            "[latent.value] binary_cross_entropy: input " + value + " at index " + std::to_string(at) +
+                                " is not in [0, 1] (use binary_cross_entropy_with_logits for logits)");
+      }
+    }
+    CHECK(binary_cross_entropy(zeros<float>({0}), zeros<float>({0}), Reduction::sum).item() == 0.0f);
+  }
   REQUIRE_THROWS_WITH(binary_cross_entropy_with_logits(z({2}), z({3})),
                       "[latent.shape] binary_cross_entropy_with_logits: input [2] and target [3] differ");
   REQUIRE_THROWS_WITH(cross_entropy(z({2, 3}), ids({0, 3})),

@@ -61,7 +61,10 @@ template <Scalar T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& y, Reduction reduction = Reduction::mean) {
   check_same_shape("binary_cross_entropy", "input", p.shape(), "target", y.shape());
   const kernels::ConstArrayMap<T> pv(p.data(), p.numel());
-  if (!(pv >= T(0) && pv <= T(1)).all()) {  // NaN fails both comparisons
+  // The smallest and largest value with NaN propagated (NaN fails both comparisons): vectorized, where Eigen's all()
+  // of a comparison runs element by element (W1's 100k probabilities: 18 µs against 69).
+  if (p.numel() > 0 &&
+      !(pv.template minCoeff<Eigen::PropagateNaN>() >= T(0) && pv.template maxCoeff<Eigen::PropagateNaN>() <= T(1))) {
     index_t i = 0;
     while (pv[i] >= T(0) && pv[i] <= T(1)) ++i;
     throw ValueError("binary_cross_entropy: input " + std::to_string(pv[i]) + " at index " + std::to_string(i) +
