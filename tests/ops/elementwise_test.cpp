@@ -389,9 +389,13 @@ TEMPLATE_TEST_CASE("element-wise kernels split over threads give the single-thre
   using T = TestType;
   using kernels::Binary, kernels::Unary, kernels::UnaryScalar;
   const int saved = num_threads();
-  // A transcendental op splits from 64k elements, a simple one from 1M (kernels::detail::elementwise_split_work):
-  // an odd length above both, so that the last run is short and ends inside a vector.
-  const index_t n = kernels::detail::elementwise_split_work + 12345;
+  set_num_threads(2);
+  // A simple op splits from 1M elements, a transcendental one from a work threshold scaled by the measured fork/join
+  // (at most 2^21 / 16 = 128k elements): an odd length above both, so that the last run is short and ends inside
+  // a vector.
+  const index_t split_work = kernels::detail::elementwise_split_work();
+  REQUIRE(split_work <= index_t{1} << 21);
+  const index_t n = std::max(kernels::detail::simple_split_elements, split_work) + 12345;
   Rng rng(17);
   const auto a = latent::rand<T>({n}, rng, T(0.05), T(0.95)), b = latent::rand<T>({n}, rng, T(0.05), T(0.95));
   const auto same = [](const std::vector<T>& x, const std::vector<T>& y) {
@@ -441,12 +445,16 @@ TEMPLATE_TEST_CASE("element-wise kernels split over threads give the single-thre
   CHECK(runs[0].second == runs[1].first);
   CHECK(runs[1].first + runs[1].second == n);
   CHECK(std::abs(runs[0].second - runs[1].second) <= 4 * 64 / index_t{sizeof(T)});  // equal up to the alignment
-  const index_t below = kernels::detail::elementwise_split_work / kernels::detail::transcendental_cost - 1;
+  const index_t below = split_work / kernels::detail::transcendental_cost - 1;
   int calls = 0;
   kernels::detail::for_each_run(out.data(), below, kernels::detail::transcendental_cost, [&](index_t, index_t count) {
     ++calls;
     CHECK(count == below);
   });
+  CHECK(calls == 1);
+  calls = 0;  // a simple op below 1M elements stays whole even when its work passes the threshold
+  kernels::detail::for_each_run(out.data(), kernels::detail::simple_split_elements - 1, kernels::detail::simple_cost,
+                                [&](index_t, index_t) { ++calls; });
   CHECK(calls == 1);
 #endif
   set_num_threads(saved);

@@ -38,23 +38,31 @@ inline index_t element_cost(Unary op) {
   }
 }
 
-/// Element-wise work (elements x element_cost) from which an op is split over the threads: from 64k elements of a
-/// transcendental function (~35-120 µs on one thread, against a fork/join of 1-4 µs), 256k of a division and 1M
-/// (4 MiB per operand) of a simple op. A simple op on fewer elements is bound by memory, and its operands were
-/// usually just written by the calling thread: the other core would first have to fetch its half of them from the
-/// first core's cache, which costs about what it saves. (W1's BCE on 100k elements: 2 logs per element; W3's and
-/// W3b's exact GELU and its gradient on 393k and 3.1M elements.)
-inline constexpr index_t elementwise_split_work = index_t{1} << 20;
+/// Element-wise work (elements x element_cost) from which an op is split over the threads: when its time on one thread
+/// (~0.03 ns per unit of work) is about ten fork/joins, 333 units per nanosecond of the measured fork/join
+/// (fork_join_ns()), clamped to [2^17, 2^21]. On an Intel Xeon (fork/join 0.75 µs) that is 250k: a transcendental
+/// function splits from 16k elements (W4's SiLU on 256 x 128); on an AMD Zen 5 cloud machine (3.3 µs), 1.1M, from
+/// 69k elements (W1's BCE on 100k, two logs per element). W3's and W3b's exact GELU and its gradient (393k and 3.1M
+/// elements) split on both.
+inline index_t elementwise_split_work() {
+  static const index_t work = fork_join_scaled(333.0, index_t{1} << 17, index_t{1} << 21);
+  return work;
+}
+/// A simple op (an add, a copy) splits only from 1M elements (4 MiB of floats per operand) whatever the fork/join
+/// costs: it is bound by memory, and its operands were usually just written by the calling thread, so the other
+/// core would first fetch its half of them from the first core's cache, which costs about what it saves.
+inline constexpr index_t simple_split_elements = index_t{1} << 20;
 
 /// Calls fn(begin, count) on [0, n) of an output y: once with the whole range, or, when n · cost reaches
-/// elementwise_split_work and more than one thread is available, on one run per thread. Each run but the first starts
+/// elementwise_split_work() (and n simple_split_elements for a simple op) and more than one thread is available, on
+/// one run per thread. Each run but the first starts
 /// where y is 64-byte aligned: Eigen computes the elements before its first aligned packet and after its last one
 /// with scalar code (the standard library's exp and log rather than its vectorized approximations), so runs that
 /// break only at aligned addresses give the results of one whole call, bit for bit.
 template <class T, class Fn>
 void for_each_run(const T* y, index_t n, index_t cost, Fn&& fn) {
-  const index_t threads = num_threads();
-  if (threads < 2 || n * cost < elementwise_split_work) {
+  const index_t threads = available_threads();  // before elementwise_split_work(): it measures a fork/join once
+  if (threads < 2 || n * cost < elementwise_split_work() || (cost == simple_cost && n < simple_split_elements)) {
     fn(index_t{0}, n);
     return;
   }

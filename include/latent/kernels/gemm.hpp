@@ -110,12 +110,6 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
   else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
   else c.noalias() += alpha * a.transpose() * b.transpose();
 }
-
-/// `per_ns` units per nanosecond of the measured fork/join, clamped to [lo, hi]: a threshold for splitting work over
-/// threads that pays when the work outweighs waking the team and moving data between the cores.
-inline index_t fork_join_scaled(double per_ns, index_t lo, index_t hi) {
-  return std::clamp(index_t(per_ns * fork_join_ns()), lo, hi);
-}
 }  // namespace detail
 
 /// Below gemm_split_threshold() multiply-adds a GEMM stays on one thread. Splitting pays when half the product takes
@@ -153,7 +147,7 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A, const T* B, T beta, T* C) {
   const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
 #if LATENT_HAS_OPENMP
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int threads = available_threads();
   const bool gemv = M == 1 || N == 1;
   if (threads > 1 && (gemv ? std::max(M, N) * K >= gemv_split_threshold() : M * N * K >= gemm_split_threshold())) {
     const bool by_rows = M >= N;

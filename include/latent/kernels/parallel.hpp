@@ -34,6 +34,15 @@ inline int num_threads() {
 
 namespace kernels {
 
+/// Threads a loop started here may use: 1 inside a parallel region (nested regions are not used).
+inline int available_threads() {
+#if LATENT_HAS_OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 /// What one fork and join of the OpenMP team costs on this machine, in nanoseconds: the median of 15 near-empty
 /// parallel regions, measured once per process on first use (0 without OpenMP or with one thread). It is 3-4 µs on 2-vCPU
 /// cloud machines where a cache line takes ~500 ns to travel between the cores; thresholds that only pay off when
@@ -59,6 +68,14 @@ inline double fork_join_ns() {
   return 0.0;
 #endif
 }
+
+namespace detail {
+/// `per_ns` units per nanosecond of the measured fork/join, clamped to [lo, hi]: a threshold for splitting work over
+/// threads that pays when the work outweighs waking the team and moving data between the cores.
+inline std::int64_t fork_join_scaled(double per_ns, std::int64_t lo, std::int64_t hi) {
+  return std::clamp(std::int64_t(per_ns * fork_join_ns()), lo, hi);
+}
+}  // namespace detail
 
 /// Below this many scalar operations a loop stays on one thread.
 inline constexpr std::int64_t parallel_threshold = 1 << 17;
