@@ -369,19 +369,24 @@ TEMPLATE_TEST_CASE("dropout zeroes about p of the elements and scales the rest b
 
 TEST_CASE("broadcast binary ops over large tensors (the threaded path) match element-wise loops",
           "[ops][elementwise]") {
+  // A simple op is split over threads from kernels::detail::simple_split_elements (1M) elements: 600 x 7 x 250.
+  const int saved = num_threads();
+  set_num_threads(2);
   Rng rng(9);
-  const auto a = randn<double>({300, 1, 200}, rng), b = randn<double>({7, 1}, rng);
-  const auto y = sub(a, b);  // [300, 7, 200]
-  REQUIRE(y.shape() == Shape{300, 7, 200});
+  const auto a = randn<double>({600, 1, 250}, rng), b = randn<double>({7, 1}, rng);
+  const auto y = sub(a, b);  // [600, 7, 250]
+  REQUIRE(y.shape() == Shape{600, 7, 250});
+  REQUIRE(y.numel() >= kernels::detail::simple_split_elements);
   bool exact = true;
-  for (index_t i = 0; i < 300; i += 7)
+  for (index_t i = 0; i < 600; i += 7)
     for (index_t j = 0; j < 7; ++j)
-      for (index_t k = 0; k < 200; k += 3) exact = exact && y.at({i, j, k}) == a.at({i, 0, k}) - b.at({j, 0});
+      for (index_t k = 0; k < 250; k += 3) exact = exact && y.at({i, j, k}) == a.at({i, 0, k}) - b.at({j, 0});
   CHECK(exact);
-  // and the gradient reduces over the broadcast dimensions exactly: each b_j receives -(number of elements) = -60000
+  // and the gradient reduces over the broadcast dimensions exactly: each b_j receives -(number of elements) = -150000
   auto bg = b.clone_detached().set_requires_grad();
   sum(sub(a, bg)).backward();
-  CHECK(bg.grad().to_vector() == std::vector<double>(7, -60000.0));
+  CHECK(bg.grad().to_vector() == std::vector<double>(7, -150000.0));
+  set_num_threads(saved);
 }
 
 TEMPLATE_TEST_CASE("element-wise kernels split over threads give the single-thread results bit for bit",

@@ -53,6 +53,12 @@ inline index_t elementwise_split_work() {
 /// core would first fetch its half of them from the first core's cache, which costs about what it saves.
 inline constexpr index_t simple_split_elements = index_t{1} << 20;
 
+/// Whether n elements of this cost are worth splitting over threads (see elementwise_split_work()).
+inline bool split_pays(index_t n, index_t cost) {
+  // available_threads() first: elementwise_split_work() measures a fork/join once, which needs a team
+  return available_threads() > 1 && n * cost >= elementwise_split_work() && (cost != simple_cost || n >= simple_split_elements);
+}
+
 /// Calls fn(begin, count) on [0, n) of an output y: once with the whole range, or, when n · cost reaches
 /// elementwise_split_work() (and n simple_split_elements for a simple op) and more than one thread is available, on
 /// one run per thread. Each run but the first starts
@@ -61,11 +67,11 @@ inline constexpr index_t simple_split_elements = index_t{1} << 20;
 /// break only at aligned addresses give the results of one whole call, bit for bit.
 template <class T, class Fn>
 void for_each_run(const T* y, index_t n, index_t cost, Fn&& fn) {
-  const index_t threads = available_threads();  // before elementwise_split_work(): it measures a fork/join once
-  if (threads < 2 || n * cost < elementwise_split_work() || (cost == simple_cost && n < simple_split_elements)) {
+  if (!split_pays(n, cost)) {
     fn(index_t{0}, n);
     return;
   }
+  const index_t threads = available_threads();
   constexpr index_t line = 64 / index_t{sizeof(T)};
   const auto address = reinterpret_cast<std::uintptr_t>(y);
   const index_t head = index_t((64 - address % 64) % 64 / sizeof(T));  // elements before the first aligned one
@@ -301,7 +307,12 @@ void binary_broadcast(Binary op, const T* a, const std::array<index_t, R>& sa, c
                                   Eigen::Array<T, Eigen::Dynamic, 1>::Constant(inner, *pb), out);
     }
   };
-  parallel_for(0, outer, outer * inner, run);
+  // Rows over threads under the rule of the same-shape ops (detail::split_pays).
+  if (!detail::split_pays(outer * inner, detail::element_cost(op))) {
+    for (index_t o = 0; o < outer; ++o) run(o);
+    return;
+  }
+  parallel_for(0, outer, outer * inner * detail::element_cost(op), run);
 }
 
 /// y = where(c != 0, a, b) elementwise (same shapes).
