@@ -59,12 +59,11 @@ inline bool split_pays(index_t n, index_t cost) {
   return available_threads() > 1 && n * cost >= elementwise_split_work() && (cost != simple_cost || n >= simple_split_elements);
 }
 
-/// Calls fn(begin, count) on [0, n) of an output y: once with the whole range, or, when n · cost reaches
-/// elementwise_split_work() (and n simple_split_elements for a simple op) and more than one thread is available, on
-/// one run per thread. Each run but the first starts
-/// where y is 64-byte aligned: Eigen computes the elements before its first aligned packet and after its last one
-/// with scalar code (the standard library's exp and log rather than its vectorized approximations), so runs that
-/// break only at aligned addresses give the results of one whole call, bit for bit.
+/// Calls fn(begin, count) on [0, n) of an output y: once with the whole range, or, when the split pays
+/// (split_pays), on one run per thread. Each run but the first starts where y is 64-byte aligned: Eigen computes the
+/// elements before its first aligned packet and after its last one with scalar code (the standard library's exp and
+/// log rather than its vectorized approximations), so runs that break only at aligned addresses give the results of
+/// one whole call, bit for bit.
 template <class T, class Fn>
 void for_each_run(const T* y, index_t n, index_t cost, Fn&& fn) {
   if (!split_pays(n, cost)) {
