@@ -266,12 +266,12 @@ inline index_t conv_slot_workspace(const ConvGeometry& g, const ConvSplit& s, bo
 }
 
 namespace conv_detail {
-/// Calls fn(slot, first image, images, first block of the slot) for every block. Slot s takes the s-th of `slots`
-/// equal runs of images, in blocks, with its own workspace: equal runs rather than blocks dealt round-robin, so that
-/// two threads share W2's 64 images as 32 + 32 (blocks of 5: 5·7 - 3 each) rather than 35 + 30.
 /// Images per slot: the batch in `slots` equal runs (the last one shorter).
 inline index_t slot_images(const ConvGeometry& g, const ConvSplit& s) { return (g.batch + s.slots - 1) / s.slots; }
 
+/// Calls fn(slot, first image, images, first block of the slot) for every block. Slot s takes the s-th of `slots`
+/// equal runs of images, in blocks, with its own workspace: equal runs rather than blocks dealt round-robin, so that
+/// two threads share W2's 64 images as 32 + 32 (blocks of 5: 5·7 - 3 each) rather than 35 + 30.
 template <class Fn>
 void for_each_block(const ConvGeometry& g, const ConvSplit& s, Fn&& fn) {
   const index_t per_slot = slot_images(g, s);
@@ -342,12 +342,16 @@ template <class T>
 void conv2d_weight(const T* image, const T* gy, T* dw, const ConvGeometry& g, const ConvSplit& s, T* workspace,
                    const T* w = nullptr, T* y = nullptr) {
   const index_t L = g.out_plane(), K = g.out_channels, P = g.patch(), per_slot = conv_slot_workspace(g, s, true);
+  // slot's partial sum of dw, after its column matrix and channel-major buffer (conv_slot_workspace)
+  const auto partial_sum = [&](index_t slot) {
+    return workspace + slot * per_slot + s.block * P * L + (s.block > 1 ? s.block * K * L : 0);
+  };
   MatrixMap<T> result(dw, K, P);
   result.setZero();
   conv_detail::for_each_block(g, s, [&](index_t slot, index_t n0, index_t nb, bool first) {
     T* col = workspace + slot * per_slot;
     T* buf = col + s.block * P * L;
-    T* partial = slot == 0 ? dw : buf + (s.block > 1 ? s.block * K * L : 0);
+    T* partial = slot == 0 ? dw : partial_sum(slot);
     im2col(image + n0 * g.channels * g.image_plane(), g, nb, col);
     const T* in = gy + n0 * K * L;
     if (nb > 1) {
@@ -357,10 +361,7 @@ void conv2d_weight(const T* image, const T* gy, T* dw, const ConvGeometry& g, co
     gemm(false, true, K, P, nb * L, T(1), in, col, first && slot != 0 ? T(0) : T(1), partial);
     if (y) conv_detail::columns_product(w, col, static_cast<const T*>(nullptr), y + n0 * K * L, buf, g, nb);
   });
-  for (index_t slot = 1; slot < conv_detail::busy_slots(g, s); ++slot) {
-    const T* partial = workspace + slot * per_slot + s.block * P * L + (s.block > 1 ? s.block * K * L : 0);
-    result += ConstMatrixMap<T>(partial, K, P);
-  }
+  for (index_t slot = 1; slot < conv_detail::busy_slots(g, s); ++slot) result += ConstMatrixMap<T>(partial_sum(slot), K, P);
 }
 
 // ---- pooling and upsampling: per plane ([N·C] planes of H x W), parallel over planes -----------------------------

@@ -156,14 +156,21 @@ void unary_scalar_run(UnaryScalar op, const T* x, T s, T* y, index_t n) {
     case UnaryScalar::ne: o = (a != s).template cast<T>(); break;
   }
 }
+
+/// A power (but pow by 2, 0.5 and 1: a square, a square root and a copy in unary_scalar_run) costs a transcendental
+/// function; the other scalar ops are simple.
+template <class T>
+index_t element_cost(UnaryScalar op, T s) {
+  const bool power = (op == UnaryScalar::pow && s != T(2) && s != T(0.5) && s != T(1)) || op == UnaryScalar::rpow;
+  return power ? transcendental_cost : simple_cost;
+}
 }  // namespace detail
 
 /// y = f(x, s) for n elements; rsub = s - x, rpow = s^x, comparisons give 1 or 0. Split over threads when the work
 /// is large (detail::for_each_run).
 template <class T>
 void unary_scalar(UnaryScalar op, const T* x, T s, T* y, index_t n) {
-  const bool power = (op == UnaryScalar::pow && s != T(2) && s != T(0.5) && s != T(1)) || op == UnaryScalar::rpow;
-  detail::for_each_run(y, n, power ? detail::transcendental_cost : detail::simple_cost,
+  detail::for_each_run(y, n, detail::element_cost(op, s),
                        [&](index_t begin, index_t count) { detail::unary_scalar_run(op, x + begin, s, y + begin, count); });
 }
 
