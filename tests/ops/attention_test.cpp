@@ -146,6 +146,9 @@ TEST_CASE("scaled_dot_product_attention passes gradcheck, causal or not, any sca
   check([](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], true); }, {q, k, v});
   const auto qs = uniform({2, 2, 5, 3}, 4);  // Tq == Tk, explicit scale
   check([](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], true, 1.7); }, {qs, k, v});
+  // Causal over two query blocks (T = 40: blocks of 32 and 8 rows; see kernels::AttentionGeometry::query_block_rows).
+  const auto ql = uniform({1, 2, 40, 2}, 5), kl = uniform({1, 2, 40, 2}, 6), vl = uniform({1, 2, 40, 2}, 7);
+  check([](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], true); }, {ql, kl, vl});
   // Only some inputs requiring grad: the kernel still computes each requested gradient.
   auto k_only = k.clone_detached();
   k_only.set_requires_grad();
@@ -258,6 +261,57 @@ TEST_CASE("packed_self_attention passes gradcheck and gradgradcheck, and rejects
   CHECK_THROWS_WITH(packed_self_attention(zeros<float>({2, 4, 20}), 3),
                     Catch::Contains("packed_self_attention") && Catch::Contains("[B, T, 3·H·D]"));
   CHECK_THROWS_AS(packed_self_attention(zeros<float>({4, 24}), 2), ShapeError);
+}
+
+// Oracle: the same kernels in one query block, which compute the whole square of scores. Causal attention over
+// query blocks skips the masked upper block triangle; the workspace and the gradients start as NaN, so a score it
+// read without computing, or a gradient row it did not write, would show. Same products on the same numbers, only
+// the masked zeros dropped from the sums: equal to rounding (1e-13 of the scale).
+TEST_CASE("causal attention over query blocks equals one block, self, cached and packed, forward and backward", "[ops][attention]") {
+  struct Case {
+    const char* name;
+    index_t heads, packed_heads, Tq, Tk, capacity, D, Dv, block;
+  };
+  Rng rng(41);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const Case& c : {Case{"self, blocks of 16", 3, 0, 75, 75, 75, 8, 6, 16}, Case{"self, default blocks (32)", 3, 0, 75, 75, 75, 8, 6, 0},
+                       Case{"45 queries, 70 keys", 2, 0, 45, 70, 70, 5, 3, 16},
+                       Case{"45 queries, 70 keys in a cache of 80 (forward only)", 2, 0, 45, 70, 80, 5, 3, 16},
+                       Case{"packed heads", 6, 3, 50, 50, 50, 4, 4, 16}}) {
+    INFO(c.name);
+    const kernels::AttentionGeometry g{.heads = c.heads, .Tq = c.Tq, .Tk = c.Tk, .D = c.D, .Dv = c.Dv, .k_stride = c.capacity * c.D,
+                                       .v_stride = c.capacity * c.Dv, .packed_heads = c.packed_heads, .causal = true,
+                                       .scale = 0.4, .query_block = c.block};
+    REQUIRE(g.query_block_rows() < c.Tq);
+    const bool packed = c.packed_heads > 0, backward = c.capacity == c.Tk;
+    // Packed: one [heads / H, T, 3, H, D] buffer; else q [heads, Tq, D], k and v [heads, capacity, D or Dv].
+    const index_t q_size = c.heads * c.Tq * c.D, k_size = c.heads * c.capacity * c.D;
+    const auto qkv = randn<double>({packed ? 3 * q_size : q_size + k_size + c.heads * c.capacity * c.Dv}, rng);
+    const index_t k_at = packed ? c.packed_heads * c.D : q_size, v_at = packed ? 2 * c.packed_heads * c.D : q_size + k_size;
+    const double* q = qkv.data();
+    const auto dout = randn<double>({c.heads * c.Tq * c.Dv}, rng);
+    struct Result {
+      Tensor<double> out, lse, grads;  // grads: dq, dk, dv in qkv's layout
+    };
+    auto run = [&](const kernels::AttentionGeometry& geo) {
+      Result r{full<double>({c.heads * c.Tq * c.Dv}, nan), full<double>({c.heads * c.Tq}, nan), full<double>(qkv.shape(), nan)};
+      auto ws = full<double>({geo.backward_workspace()}, nan);
+      kernels::attention_forward(geo, q, q + k_at, q + v_at, r.out.data(), r.lse.data(), 1, ws.data());
+      if (backward) {
+        std::fill_n(ws.data(), ws.numel(), nan);
+        double* d = r.grads.data();
+        kernels::attention_backward(geo, q, q + k_at, q + v_at, r.out.data(), r.lse.data(), dout.data(), d, d + k_at, d + v_at, 1,
+                                    ws.data());
+      }
+      return r;
+    };
+    kernels::AttentionGeometry one_block = g;
+    one_block.query_block = c.Tq;
+    const Result blocked = run(g), whole = run(one_block);
+    check_scaled(blocked.out, whole.out, 1e-13, "output");
+    check_scaled(blocked.lse, whole.lse, 1e-13, "lse");
+    if (backward) check_scaled(blocked.grads, whole.grads, 1e-13, "gradients");
+  }
 }
 
 // Oracle: rows of the full causal attention (the op) over the same keys. Decoding token by token through the
