@@ -136,8 +136,9 @@ void for_each_slice(const AttentionGeometry& g, index_t slots, T* workspace, ind
 }
 }  // namespace detail
 
-/// out = softmax(scale·Q Kᵀ + mask) V for every slice; lse (may be null) gets log Σ_j exp(scale·q_i·k_j) over the
-/// visible keys of each query row, [heads, Tq]. workspace holds slots · g.forward_workspace() elements.
+/// out = softmax(scale·Q Kᵀ + mask) V for every slice (causal: over query blocks, see for_each_query_block); lse
+/// (may be null) gets log Σ_j exp(scale·q_i·k_j) over the visible keys of each query row, [heads, Tq]. workspace
+/// holds slots · g.forward_workspace() elements.
 template <class T>
 void attention_forward(const AttentionGeometry& g, const T* q, const T* k, const T* v, T* out, T* lse, index_t slots,
                        T* workspace) {
@@ -163,6 +164,8 @@ void attention_forward(const AttentionGeometry& g, const T* q, const T* k, const
 ///   P = exp(scale·Q Kᵀ - lse)            (recomputed: O(T) saved per row instead of the O(T²) probabilities)
 ///   dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP - δ) with δ_i = Σ_j P_ij dP_ij = dO_i · O_i,
 ///   dQ = scale · dS K,  dK = scale · dSᵀ Q.
+/// Causal attention runs every product over query blocks (for_each_query_block): dQ of a block's rows from the keys
+/// it sees, dV and dK of the keys it is the first to see from its rows and all later ones.
 /// q, k, v, dq, dk, dv, out and dout have g's layout (dk, dv: k_stride = Tk·D, v_stride = Tk·Dv unless packed).
 /// workspace holds slots · g.backward_workspace() elements.
 template <class T>
