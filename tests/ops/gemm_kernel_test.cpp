@@ -162,6 +162,40 @@ TEST_CASE("matrix-vector products (one row or one column of C) match a double re
   CHECK(failures == 0);
 }
 
+TEST_CASE("products with few rows, few columns or a short sum match a double reference", "[kernels][gemm]") {
+  // gemm_block sends large ones (>= avx512_threshold multiply-adds) on AVX-512 builds to the matrix-vector kernel
+  // against 2-4 vectors (x Wᵀ with 2-4 rows or columns of C) and to the unpacked kernel (B not transposed, M <= 4 or
+  // K <= 4); the rest, and other builds, to the packed kernel, OpenBLAS or Eigen. Columns across the 16-lane tails
+  // and the unpacked kernel's 64-column blocks, rows across its groups of 4, K across the 16-lane tail and KC = 384.
+  const std::vector<GkCase> shapes = {
+      {false, true, 256, 2, 128, 1.0f, 0.0f},   // W4's output layer, x Wᵀ
+      {false, false, 256, 128, 2, 1.0f, 0.0f},  // its input gradient, g W
+      {true, false, 2, 128, 256, 1.0f, 0.0f},   // its weight gradient, gᵀ h
+  };
+  std::vector<GkCase> cases = shapes;
+  const float betas[] = {0.0f, 1.0f, 0.5f};
+  int n = 0;
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      for (const index_t few : {2, 3, 4, 5})
+        for (const index_t wide : {17, 64, 65, 130, 300})
+          for (const index_t K : {1, 2, 3, 4, 5, 40, 300, 400}) {
+            const index_t pad = (n % 4 == 3) ? 3 : 0;
+            const float alpha = n % 2 ? -1.5f : 0.75f, beta = betas[n % 3];
+            ++n;
+            cases.push_back({ta, tb, few, wide, K, alpha, beta, pad, pad + 1, pad + 2});  // few rows
+            cases.push_back({ta, tb, wide, few, K, alpha, beta, pad + 1, pad, pad + 3});  // few columns
+            if (few <= 4) cases.push_back({ta, tb, wide, wide + 3, few, alpha, beta, pad, pad + 2, pad});  // short sum
+          }
+    }
+  int failures = 0;
+  for (const auto& c : cases) {
+    const std::string error = gk_check(c, GkPath::block);
+    if (!error.empty() && ++failures <= 5) FAIL_CHECK(error);
+  }
+  CHECK(failures == 0);
+}
+
 TEST_CASE("the float GEMM kernel matches a double reference across its cache blocks (K > KC, N > NC, many panels)",
           "[kernels][gemm]") {
   const std::vector<GkCase> cases = {

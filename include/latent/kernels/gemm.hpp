@@ -53,10 +53,11 @@ inline void blas_single_threaded() {
 /// project's machine kind (AMD Zen 5) Debian's OpenBLAS 0.3.21 does not recognise the CPU and runs its AVX2 kernels
 /// unless OPENBLAS_CORETYPE is set, which users do not do: measured one call at a time, warm, one thread, ours /
 /// OpenBLAS in µs: 32^3 0.45 / 0.84, 64x64x32 1.45 / 3.03, W1's 128x400x20 products 11 / 22, 128x20x400 19 / 27,
-/// W4's 2x128x256 4.1 / 7.6 and 256x128x2 1.9 / 3.7; the one loss was 256x2x128 (two columns), 6.9 / 5.7. Even
-/// with OPENBLAS_CORETYPE=SkylakeX ours was ahead or within 8% on all of these. So only products too small for either
-/// kernel's packing to pay (blas_threshold) stay with OpenBLAS and Eigen. Without OpenBLAS, Eigen breaks even with
-/// ours near 40^3 (32^3: 69 against 66 GFLOP/s, 48^3: 77 against 81).
+/// W4's 2x128x256 4.1 / 7.6 and 256x128x2 1.9 / 3.7; the one loss was 256x2x128 (two columns), 6.9 / 5.7 (now a
+/// matrix-vector product against two vectors, below). Even with OPENBLAS_CORETYPE=SkylakeX ours was ahead or within
+/// 8% on all of these. So only products too small for either kernel's packing to pay (blas_threshold) stay with
+/// OpenBLAS and Eigen. Without OpenBLAS, Eigen breaks even with ours near 40^3 (32^3: 69 against 66 GFLOP/s, 48^3:
+/// 77 against 81).
 #if LATENT_HAVE_CBLAS
 inline constexpr index_t avx512_threshold = blas_threshold;
 #else
@@ -75,17 +76,35 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
                 index_t ldb, T beta, T* C, index_t ldc) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (M > 1 && N > 1 && M * N * K >= avx512_threshold) {  // one row or column: the GEMV path below
+    const bool large = M * N * K >= avx512_threshold;
+    // One row of C from a matrix with contiguous rows (x Wᵀ for one token), or one column (W x), at any size; two to
+    // four rows or columns (an output layer of 2 features over a batch) from large products: matrix-vector products
+    // against up to four vectors, which read the matrix once where sgemm_avx512 would pack it and fill 2 of 8 lanes.
+    // On an Intel Xeon, one thread, warm: W4's output layer x Wᵀ (256 x 2 x 128) 6.9 -> 2.2 µs, and through the
+    // unpacked kernel below its input gradient g W (256 x 128 x 2) 6.0 -> 3.9 µs and weight gradient gᵀ h
+    // (2 x 128 x 256) 5.1 -> 2.1 µs; W4 at one thread 0.568 -> 0.551 ms (medians of 8 interleaved runs).
+    if (M <= 4 && trans_b && (M == 1 ? !trans_a || lda == 1 : !trans_a && large)) {
+      switch (M) {
+        case 1: sgemv_rows_avx512<1>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
+        case 2: sgemv_rows_avx512<2>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
+        case 3: sgemv_rows_avx512<3>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
+        default: sgemv_rows_avx512<4>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
+      }
+    }
+    if (N <= 4 && !trans_a && (N == 1 ? trans_b || ldb == 1 : trans_b && large)) {
+      switch (N) {
+        case 1: sgemv_rows_avx512<1>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
+        case 2: sgemv_rows_avx512<2>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
+        case 3: sgemv_rows_avx512<3>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
+        default: sgemv_rows_avx512<4>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
+      }
+    }
+    if (large && !trans_b && (M <= 4 || K <= 4)) {  // few rows or a short sum: no packing (sgemm_unpacked_avx512)
+      sgemm_unpacked_avx512(trans_a, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+    if (large && M > 1 && N > 1) {
       sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      return;
-    }
-    // One row of C from a matrix with contiguous rows (x Wᵀ for one token), or one column (W x).
-    if (M == 1 && trans_b && (!trans_a || lda == 1)) {
-      sgemv_rows_avx512(N, K, alpha, B, ldb, A, beta, C, 1);
-      return;
-    }
-    if (N == 1 && !trans_a && (trans_b || ldb == 1)) {
-      sgemv_rows_avx512(M, K, alpha, A, lda, B, beta, C, ldc);
       return;
     }
   }

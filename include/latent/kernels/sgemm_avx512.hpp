@@ -219,6 +219,13 @@ void microkernel(index_t kc, const float* __restrict Ap, const float* __restrict
   }
 }
 
+/// C = beta C (M x N, leading dimension ldc) without reading C when beta == 0: a product with K = 0 or alpha = 0,
+/// whose operands are not read (as in the BLAS).
+inline void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc) {
+  for (index_t i = 0; i < M; ++i)
+    for (index_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
 using Microkernel = void (*)(index_t, const float*, const float*, float*, index_t, index_t, float, float);
 
 template <class Vec, int NV, int... R>
@@ -239,11 +246,7 @@ inline void sgemm_avx512(bool trans_a, bool trans_b, index_t M, index_t N, index
                          index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
   using namespace sgemm_detail;
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) {  // C = beta C
-    for (index_t i = 0; i < M; ++i)
-      for (index_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    return;
-  }
+  if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
   thread_local PackBuffer a_buffer, b_buffer;
   const index_t kc_max = std::min(K, kc_block);
   const index_t nc_max = (std::min(N, nc_block) + nr - 1) / nr * nr;
@@ -284,55 +287,122 @@ inline void sgemm_avx512(bool trans_a, bool trans_b, index_t M, index_t N, index
   }
 }
 
-/// y[r * incy] = alpha (W[r, :] . x) + beta y[r * incy] for r < rows: a matrix-vector product whose matrix rows are
-/// contiguous (x Wᵀ for one token through a Linear layer, or W x). It is bound by reading W, so it streams W once,
-/// four rows at a time against the same 16 floats of x, with no packing. beta == 0 overwrites y without reading it.
-inline void sgemv_rows_avx512(index_t rows, index_t K, float alpha, const float* W, index_t ldw, const float* x,
-                              float beta, float* y, index_t incy) {
+/// Y[r, j] = alpha (W[r, :] . X[j, :]) + beta Y[r, j] for r < rows and j < NX, Y[r, j] at y[r * y_row + j * y_col]:
+/// products of a matrix whose rows are contiguous with one to four vectors (x Wᵀ for one token through a Linear
+/// layer, or W x; an output layer of 2 features over a batch). They are bound by reading W, so it streams W once,
+/// four rows at a time against the same 16 floats of each vector, with no packing. beta == 0 overwrites Y without
+/// reading it.
+template <int NX>
+void sgemv_rows_avx512(index_t rows, index_t K, float alpha, const float* W, index_t ldw, const float* X, index_t ldx,
+                       float beta, float* y, index_t y_row, index_t y_col) {
   using sgemm_detail::tail_mask;
-  if (K <= 0 || alpha == 0.0f) {  // y = beta y, W and x not read (as in sgemm_avx512 and the BLAS)
-    for (index_t r = 0; r < rows; ++r) y[r * incy] = beta == 0.0f ? 0.0f : beta * y[r * incy];
+  if (K <= 0 || alpha == 0.0f) {  // Y = beta Y, W and X not read (as in sgemm_avx512 and the BLAS)
+    for (index_t r = 0; r < rows; ++r)
+      for (int j = 0; j < NX; ++j) {
+        float& out = y[r * y_row + j * y_col];
+        out = beta == 0.0f ? 0.0f : beta * out;
+      }
     return;
   }
   const index_t k_full = K / 16 * 16;
   const __mmask16 tail = tail_mask(K - k_full);
-  const auto store = [&](index_t r, __m512 sum) {
-    float& out = y[r * incy];
+  const auto store = [&](index_t r, int j, __m512 sum) {
+    float& out = y[r * y_row + j * y_col];
     const float dot = _mm512_reduce_add_ps(sum);
     out = beta == 0.0f ? alpha * dot : alpha * dot + beta * out;
   };
+  // The 4 x NX partial sums of a group of 4 rows (s[i][j]: row r + i against vector j), then the lone rows.
   index_t r = 0;
   for (; r + 4 <= rows; r += 4) {
     const float* w = W + r * ldw;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    __m512 s[4][NX];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < NX; ++j) s[i][j] = _mm512_setzero_ps();
+    const auto step = [&](index_t k, __mmask16 m) {
+      __m512 xv[NX];
+      for (int j = 0; j < NX; ++j) xv[j] = _mm512_maskz_loadu_ps(m, X + j * ldx + k);
+      for (int i = 0; i < 4; ++i) {
+        const __m512 wv = _mm512_maskz_loadu_ps(m, w + i * ldw + k);
+        for (int j = 0; j < NX; ++j) s[i][j] = _mm512_fmadd_ps(wv, xv[j], s[i][j]);
+      }
+    };
     index_t k = 0;
-    for (; k < k_full; k += 16) {
-      const __m512 xv = _mm512_loadu_ps(x + k);
-      s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), xv, s0);
-      s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + ldw + k), xv, s1);
-      s2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + 2 * ldw + k), xv, s2);
-      s3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + 3 * ldw + k), xv, s3);
-    }
-    if (k < K) {
-      const __m512 xv = _mm512_maskz_loadu_ps(tail, x + k);
-      s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + k), xv, s0);
-      s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + ldw + k), xv, s1);
-      s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), xv, s2);
-      s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + 3 * ldw + k), xv, s3);
-    }
-    store(r, s0);
-    store(r + 1, s1);
-    store(r + 2, s2);
-    store(r + 3, s3);
+    for (; k < k_full; k += 16) step(k, __mmask16(0xFFFF));
+    if (k < K) step(k, tail);
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < NX; ++j) store(r + i, j, s[i][j]);
   }
   for (; r < rows; ++r) {
     const float* w = W + r * ldw;
-    __m512 s = _mm512_setzero_ps();
+    __m512 s[NX];
+    for (int j = 0; j < NX; ++j) s[j] = _mm512_setzero_ps();
     for (index_t k = 0; k < K; k += 16) {
       const __mmask16 m = tail_mask(K - k);
-      s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + k), _mm512_maskz_loadu_ps(m, x + k), s);
+      const __m512 wv = _mm512_maskz_loadu_ps(m, w + k);
+      for (int j = 0; j < NX; ++j) s[j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, X + j * ldx + k), s[j]);
     }
-    store(r, s);
+    for (int j = 0; j < NX; ++j) store(r, j, s[j]);
+  }
+}
+
+/// y[r * incy] = alpha (W[r, :] . x) + beta y[r * incy] for r < rows: one vector.
+inline void sgemv_rows_avx512(index_t rows, index_t K, float alpha, const float* W, index_t ldw, const float* x,
+                              float beta, float* y, index_t incy) {
+  sgemv_rows_avx512<1>(rows, K, alpha, W, ldw, x, 0, beta, y, incy, 0);
+}
+
+namespace sgemm_detail {
+/// C[0:ROWS, :] = alpha op(A)[0:ROWS, :] B + beta C for B with contiguous rows, without packing: 64 columns of C at
+/// a time in 4 x ROWS registers, over all of k, reading each row of B once per 64 columns. A(i, k) is a[i * a_row +
+/// k * a_k]. The sum over k runs in the microkernel's order (one FMA per k from zero, then alpha and beta), so for
+/// K <= KC the results are those of sgemm_avx512 bit for bit.
+template <int ROWS>
+void few_rows_block(index_t N, index_t K, float alpha, const float* a, index_t a_row, index_t a_k, const float* B,
+                    index_t ldb, float beta, float* C, index_t ldc) {
+  for (index_t j = 0; j < N; j += 64) {
+    __mmask16 mask[4];
+    for (int v = 0; v < 4; ++v) mask[v] = tail_mask(N - j - 16 * v);
+    __m512 acc[ROWS][4];
+    for (int i = 0; i < ROWS; ++i)
+      for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (index_t k = 0; k < K; ++k) {
+      __m512 b[4];
+      for (int v = 0; v < 4; ++v) b[v] = _mm512_maskz_loadu_ps(mask[v], B + k * ldb + j + 16 * v);
+      for (int i = 0; i < ROWS; ++i) {
+        const __m512 av = _mm512_set1_ps(a[i * a_row + k * a_k]);
+        for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_fmadd_ps(av, b[v], acc[i][v]);
+      }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < ROWS; ++i)
+      for (int v = 0; v < 4; ++v) {
+        float* c = C + i * ldc + j + 16 * v;
+        __m512 r = _mm512_mul_ps(va, acc[i][v]);
+        if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], c), r);
+        _mm512_mask_storeu_ps(c, mask[v], r);
+      }
+  }
+}
+}  // namespace sgemm_detail
+
+/// C = alpha op(A) B + beta C (B not transposed, row-major with leading dimension ldb) without packing, 4 rows of C
+/// at a time: for products with few rows (M <= 4: a weight gradient of an output layer, gᵀ h) or a short sum (K <= 4:
+/// the input gradient of an output layer, g W), where packing would copy more than the product computes. beta == 0
+/// overwrites C without reading it.
+inline void sgemm_unpacked_avx512(bool trans_a, index_t M, index_t N, index_t K, float alpha, const float* A,
+                                  index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+  using namespace sgemm_detail;
+  if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+  const index_t a_row = trans_a ? 1 : lda, a_k = trans_a ? lda : 1;
+  for (index_t i = 0; i < M; i += 4) {
+    const float* a = A + i * a_row;
+    float* c = C + i * ldc;
+    switch (std::min<index_t>(4, M - i)) {
+      case 4: few_rows_block<4>(N, K, alpha, a, a_row, a_k, B, ldb, beta, c, ldc); break;
+      case 3: few_rows_block<3>(N, K, alpha, a, a_row, a_k, B, ldb, beta, c, ldc); break;
+      case 2: few_rows_block<2>(N, K, alpha, a, a_row, a_k, B, ldb, beta, c, ldc); break;
+      default: few_rows_block<1>(N, K, alpha, a, a_row, a_k, B, ldb, beta, c, ldc); break;
+    }
   }
 }
 
