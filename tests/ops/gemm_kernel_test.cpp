@@ -196,6 +196,30 @@ TEST_CASE("products with few rows, few columns or a short sum match a double ref
   CHECK(failures == 0);
 }
 
+#if defined(__AVX512F__)
+TEST_CASE("the unpacked kernel gives the packed kernel's results bit for bit when K fits one cache block", "[kernels][gemm]") {
+  // Both sum over k in the same order (one FMA per k from zero, then alpha and beta), so moving a product from one to
+  // the other changes no bit while K <= KC = 384.
+  int n = 0, differ = 0;
+  for (const bool ta : {false, true})
+    for (const index_t M : {1, 2, 3, 4, 5, 17, 256})
+      for (const index_t K : {1, 2, 3, 4, 100, 384})
+        for (const index_t N : {1, 7, 16, 64, 65, 130}) {
+          if (M > 4 && K > 4) continue;
+          const float beta = n % 2 ? 0.5f : 0.0f;
+          const auto A = gk_values(std::size_t(M * K), std::uint64_t(n + 1)), B = gk_values(std::size_t(K * N), std::uint64_t(n + 2));
+          const auto C0 = gk_values(std::size_t(M * N), std::uint64_t(n + 3));
+          std::vector<float> packed = C0, unpacked = C0;
+          latent::kernels::sgemm_avx512(ta, false, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), N, beta, packed.data(), N);
+          latent::kernels::sgemm_unpacked_avx512(ta, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), N, beta, unpacked.data(), N);
+          ++n;
+          if (packed != unpacked && ++differ <= 5) FAIL_CHECK("ta=" << ta << " M=" << M << " N=" << N << " K=" << K << " beta=" << beta);
+        }
+  CHECK(n == 432);
+  CHECK(differ == 0);
+}
+#endif
+
 TEST_CASE("the float GEMM kernel matches a double reference across its cache blocks (K > KC, N > NC, many panels)",
           "[kernels][gemm]") {
   const std::vector<GkCase> cases = {
