@@ -103,16 +103,23 @@ void probabilities_from_lse(const AttentionGeometry& g, T* s, const T* lse) {
   }
 }
 
-/// Runs fn(r0, rows, keys) over the query blocks of a slice: rows [r0, r0 + rows) see keys [0, keys) at most, and
-/// keys grows with r0. One block [0, Tq) x [0, Tk) unless the attention is causal and longer than a query block. The
-/// keys of block b that no earlier block sees are [keys of block b - 1, keys of block b), and no query row before
-/// r0 sees them: the backward computes dV and dK for those keys from rows r0 .. Tq - 1 only.
+/// A block of query rows [r0, r0 + rows), which see keys [0, keys) at most. Keys [first_new_key, keys) are those no
+/// earlier block sees, and no query row before r0 sees them: the backward computes dV and dK for those keys from
+/// rows r0 .. Tq - 1 only.
+struct QueryBlock {
+  index_t r0, rows, keys, first_new_key;
+};
+
+/// Runs fn(QueryBlock) over the query blocks of a slice, in order: one block [0, Tq) x [0, Tk) unless the attention
+/// is causal and longer than a query block.
 template <class Fn>
 void for_each_query_block(const AttentionGeometry& g, Fn&& fn) {
   const index_t block = g.causal ? g.query_block_rows() : g.Tq;
+  index_t seen = 0;  // keys the blocks so far see
   for (index_t r0 = 0; r0 < g.Tq; r0 += block) {
-    const index_t rows = std::min(block, g.Tq - r0);
-    fn(r0, rows, g.visible(r0 + rows - 1));
+    const index_t rows = std::min(block, g.Tq - r0), keys = g.visible(r0 + rows - 1);
+    fn(QueryBlock{r0, rows, keys, seen});
+    seen = keys;
   }
 }
 
@@ -149,13 +156,14 @@ void attention_forward(const AttentionGeometry& g, const T* q, const T* k, const
     const T* vh = v + g.v_offset(h);
     T* oh = out + g.out_offset(h);
     // S = Q Kᵀ  [Tq, Tk], the visible block triangle
-    detail::for_each_query_block(g, [&](index_t r0, index_t rows, index_t keys) {
-      detail::slice_gemm(false, true, rows, keys, g.D, T(1), qh + r0 * ldq, ldq, kh, ldk, s + r0 * g.Tk, g.Tk);
+    detail::for_each_query_block(g, [&](const detail::QueryBlock& b) {
+      detail::slice_gemm(false, true, b.rows, b.keys, g.D, T(1), qh + b.r0 * ldq, ldq, kh, ldk, s + b.r0 * g.Tk, g.Tk);
     });
     detail::masked_softmax_rows(g, s, lse ? lse + h * g.Tq : nullptr);
     // O = P V  [Tq, Dv]
-    detail::for_each_query_block(g, [&](index_t r0, index_t rows, index_t keys) {
-      detail::slice_gemm(false, false, rows, g.Dv, keys, T(1), s + r0 * g.Tk, g.Tk, vh, ldv, oh + r0 * ldo, ldo);
+    detail::for_each_query_block(g, [&](const detail::QueryBlock& b) {
+      detail::slice_gemm(false, false, b.rows, g.Dv, b.keys, T(1), s + b.r0 * g.Tk, g.Tk, vh, ldv, oh + b.r0 * ldo,
+                         ldo);
     });
   });
 }
@@ -181,33 +189,30 @@ void attention_backward(const AttentionGeometry& g, const T* q, const T* k, cons
     const T* oh = out + g.out_offset(h);
     const T* doh = dout + g.out_offset(h);
     // S over the visible block triangle, then P everywhere (0 where masked)
-    detail::for_each_query_block(g, [&](index_t r0, index_t rows, index_t keys) {
-      detail::slice_gemm(false, true, rows, keys, g.D, T(1), qh + r0 * ldq, ldq, kh, ldk, p + r0 * g.Tk, g.Tk);
+    detail::for_each_query_block(g, [&](const detail::QueryBlock& b) {
+      detail::slice_gemm(false, true, b.rows, b.keys, g.D, T(1), qh + b.r0 * ldq, ldq, kh, ldk, p + b.r0 * g.Tk, g.Tk);
     });
     detail::probabilities_from_lse(g, p, lse + h * g.Tq);
     const detail::ConstStridedMap<T> o_rows(oh, g.Tq, g.Dv, Eigen::OuterStride<>(ldo)), do_rows(doh, g.Tq, g.Dv, Eigen::OuterStride<>(ldo));
     const Eigen::Array<T, Eigen::Dynamic, 1> delta = (o_rows.array() * do_rows.array()).rowwise().sum();
-    index_t first_key = 0;  // the keys that no earlier query block sees
-    detail::for_each_query_block(g, [&](index_t r0, index_t rows, index_t keys) {
-      const index_t later = g.Tq - r0, new_keys = keys - first_key;
-      // dV = Pᵀ dO for the new keys, from the rows that see them
-      detail::slice_gemm(true, false, new_keys, g.Dv, later, T(1), p + r0 * g.Tk + first_key, g.Tk, doh + r0 * ldo, ldo,
-                         dv + g.v_offset(h) + first_key * ldv, ldv);
+    detail::for_each_query_block(g, [&](const detail::QueryBlock& b) {
+      const index_t r0 = b.r0, j0 = b.first_new_key, later = g.Tq - b.r0;
+      // dV = Pᵀ dO for the block's new keys, from the rows that see them
+      detail::slice_gemm(true, false, b.keys - j0, g.Dv, later, T(1), p + r0 * g.Tk + j0, g.Tk, doh + r0 * ldo, ldo,
+                         dv + g.v_offset(h) + j0 * ldv, ldv);
       // dP = dO Vᵀ, then dS = P ⊙ (dP - δ) (0 where masked, because P is 0 there)
-      detail::slice_gemm(false, true, rows, keys, g.Dv, T(1), doh + r0 * ldo, ldo, vh, ldv, dp + r0 * g.Tk, g.Tk);
-      detail::StridedMap<T> dp_block(dp + r0 * g.Tk, rows, keys, Eigen::OuterStride<>(g.Tk));
-      const detail::ConstStridedMap<T> p_block(p + r0 * g.Tk, rows, keys, Eigen::OuterStride<>(g.Tk));
-      dp_block.array() = p_block.array() * (dp_block.array().colwise() - delta.segment(r0, rows));
-      first_key = keys;
+      detail::slice_gemm(false, true, b.rows, b.keys, g.Dv, T(1), doh + r0 * ldo, ldo, vh, ldv, dp + r0 * g.Tk, g.Tk);
+      detail::StridedMap<T> dp_block(dp + r0 * g.Tk, b.rows, b.keys, Eigen::OuterStride<>(g.Tk));
+      const detail::ConstStridedMap<T> p_block(p + r0 * g.Tk, b.rows, b.keys, Eigen::OuterStride<>(g.Tk));
+      dp_block.array() = p_block.array() * (dp_block.array().colwise() - delta.segment(r0, b.rows));
     });
-    first_key = 0;
-    detail::for_each_query_block(g, [&](index_t r0, index_t rows, index_t keys) {
-      const index_t later = g.Tq - r0, new_keys = keys - first_key;
-      // dQ = scale dS K, dK = scale dSᵀ Q (the new keys, from the rows that see them)
-      detail::slice_gemm(false, false, rows, g.D, keys, scale, dp + r0 * g.Tk, g.Tk, kh, ldk, dq + g.q_offset(h) + r0 * ldq, ldq);
-      detail::slice_gemm(true, false, new_keys, g.D, later, scale, dp + r0 * g.Tk + first_key, g.Tk, qh + r0 * ldq, ldq,
-                         dk + g.k_offset(h) + first_key * ldk, ldk);
-      first_key = keys;
+    // dQ = scale dS K, dK = scale dSᵀ Q (the block's new keys, from the rows that see them): dS of every block first
+    detail::for_each_query_block(g, [&](const detail::QueryBlock& b) {
+      const index_t r0 = b.r0, j0 = b.first_new_key, later = g.Tq - b.r0;
+      detail::slice_gemm(false, false, b.rows, g.D, b.keys, scale, dp + r0 * g.Tk, g.Tk, kh, ldk,
+                         dq + g.q_offset(h) + r0 * ldq, ldq);
+      detail::slice_gemm(true, false, b.keys - j0, g.D, later, scale, dp + r0 * g.Tk + j0, g.Tk, qh + r0 * ldq, ldq,
+                         dk + g.k_offset(h) + j0 * ldk, ldk);
     });
   });
 }

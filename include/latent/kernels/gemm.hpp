@@ -83,22 +83,10 @@ void gemm_block(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T a
     // On an Intel Xeon, one thread, warm: W4's output layer x Wᵀ (256 x 2 x 128) 6.9 -> 2.2 µs, and through the
     // unpacked kernel below its input gradient g W (256 x 128 x 2) 6.0 -> 3.9 µs and weight gradient gᵀ h
     // (2 x 128 x 256) 5.1 -> 2.1 µs; W4 at one thread 0.568 -> 0.551 ms (medians of 8 interleaved runs).
-    if (M <= 4 && trans_b && (M == 1 ? !trans_a || lda == 1 : !trans_a && large)) {
-      switch (M) {
-        case 1: sgemv_rows_avx512<1>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
-        case 2: sgemv_rows_avx512<2>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
-        case 3: sgemv_rows_avx512<3>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
-        default: sgemv_rows_avx512<4>(N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc); return;
-      }
-    }
-    if (N <= 4 && !trans_a && (N == 1 ? trans_b || ldb == 1 : trans_b && large)) {
-      switch (N) {
-        case 1: sgemv_rows_avx512<1>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
-        case 2: sgemv_rows_avx512<2>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
-        case 3: sgemv_rows_avx512<3>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
-        default: sgemv_rows_avx512<4>(M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1); return;
-      }
-    }
+    if (M <= 4 && trans_b && (M == 1 ? !trans_a || lda == 1 : !trans_a && large))  // rows of A against B's rows
+      return sgemv_rows_avx512(M, N, K, alpha, B, ldb, A, lda, beta, C, 1, ldc);
+    if (N <= 4 && !trans_a && (N == 1 ? trans_b || ldb == 1 : trans_b && large))  // A's rows against rows of B
+      return sgemv_rows_avx512(N, M, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
     if (large && !trans_b && (M <= 4 || K <= 4)) {  // few rows or a short sum: no packing (sgemm_unpacked_avx512)
       sgemm_unpacked_avx512(trans_a, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;

@@ -345,10 +345,15 @@ void sgemv_rows_avx512(index_t rows, index_t K, float alpha, const float* W, ind
   }
 }
 
-/// y[r * incy] = alpha (W[r, :] . x) + beta y[r * incy] for r < rows: one vector.
-inline void sgemv_rows_avx512(index_t rows, index_t K, float alpha, const float* W, index_t ldw, const float* x,
-                              float beta, float* y, index_t incy) {
-  sgemv_rows_avx512<1>(rows, K, alpha, W, ldw, x, 0, beta, y, incy, 0);
+/// sgemv_rows_avx512<NX> for a count of vectors known at run time, 1 <= vectors <= 4.
+inline void sgemv_rows_avx512(index_t vectors, index_t rows, index_t K, float alpha, const float* W, index_t ldw,
+                              const float* X, index_t ldx, float beta, float* y, index_t y_row, index_t y_col) {
+  switch (vectors) {
+    case 1: return sgemv_rows_avx512<1>(rows, K, alpha, W, ldw, X, ldx, beta, y, y_row, y_col);
+    case 2: return sgemv_rows_avx512<2>(rows, K, alpha, W, ldw, X, ldx, beta, y, y_row, y_col);
+    case 3: return sgemv_rows_avx512<3>(rows, K, alpha, W, ldw, X, ldx, beta, y, y_row, y_col);
+    default: return sgemv_rows_avx512<4>(rows, K, alpha, W, ldw, X, ldx, beta, y, y_row, y_col);
+  }
 }
 
 namespace sgemm_detail {
